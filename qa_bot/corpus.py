@@ -1,0 +1,199 @@
+"""Article files on disk -> cleaned Articles with their metadata; unreadable files are skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa_bot.cleaning import CleanArticle, clean, repeated_lines
+from qa_bot.errors import CorpusError
+from qa_bot.types import ArticleInfo
+
+TEXT_SUFFIXES = (".txt", ".md")
+HTML_SUFFIXES = (".html", ".htm")
+JSON_SUFFIXES = (".json", ".jsonl")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One article file and a fingerprint of its bytes (what staleness checks compare)."""
+
+    path: Path
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article's metadata and its cleaned text, which every passage offset points into."""
+
+    info: ArticleInfo
+    text: str
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out of the corpus, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The articles read from a folder, and the files that could not be used."""
+
+    articles: tuple[Article, ...]
+    skipped: tuple[SkippedFile, ...]
+
+
+def scan(folder: Path) -> tuple[SourceFile, ...]:
+    """List the article files of a folder with their fingerprints, without parsing them."""
+    if not folder.is_dir():
+        raise CorpusError(
+            f"corpus folder {folder} does not exist",
+            hint="pass --corpus DIR or set QA_BOT_CORPUS to a folder of articles",
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+    return tuple(SourceFile(p, _fingerprint(p)) for p in files if p.is_file())
+
+
+def load_corpus(folder: Path) -> Corpus:
+    """Read, decode and clean every supported file; raise CorpusError when none is usable."""
+    raw: list[tuple[str, list[_Record]]] = []
+    skipped: list[SkippedFile] = []
+    for source in scan(folder):
+        try:
+            raw.append((source.name, _read_records(source.path)))
+        except _Unusable as why:
+            skipped.append(SkippedFile(source.name, str(why)))
+    furniture = repeated_lines(r.text for _, records in raw for r in records)
+    articles = [
+        _to_article(article_id, record, clean(record.text, furniture))
+        for name, records in raw
+        for article_id, record in _number(name, records)
+    ]
+    articles = [a for a in articles if a.text.strip()]
+    if not articles:
+        found = f" ({len(skipped)} unusable: {', '.join(s.name for s in skipped)})" if skipped else ""
+        raise CorpusError(
+            f"no readable article in {folder}{found}",
+            hint=f"add {', '.join(SUPPORTED_SUFFIXES)} files with UTF-8 text",
+        )
+    return Corpus(tuple(articles), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class _Record:
+    text: str
+    title: str | None = None
+    outlet: str | None = None
+    author: str | None = None
+    published: str | None = None
+    url: str | None = None
+
+
+class _Unusable(Exception):
+    """A file that cannot be read as articles; the message says why."""
+
+
+def _fingerprint(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        return f"unreadable:{e.strerror}"
+
+
+def _number(name: str, records: list[_Record]) -> list[tuple[str, _Record]]:
+    if len(records) == 1:
+        return [(name, records[0])]
+    return [(f"{name}#{i}", r) for i, r in enumerate(records, start=1)]
+
+
+def _read_records(path: Path) -> list[_Record]:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise _Unusable(f"unreadable ({e.strerror})") from None
+    if not data.strip():
+        raise _Unusable("empty file")
+    if b"\x00" in data:
+        raise _Unusable("binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _Unusable(f"not UTF-8 text (bad byte at offset {e.start})") from None
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        return [_from_html(text)]
+    if suffix in JSON_SUFFIXES:
+        return _from_json(text, jsonl=suffix == ".jsonl")
+    return [_Record(text)]
+
+
+def _from_html(html: str) -> _Record:
+    import trafilatura
+
+    extracted = trafilatura.extract(
+        html, output_format="json", with_metadata=True, include_comments=False, include_tables=False
+    )
+    if not extracted:
+        raise _Unusable("HTML page with no article text found")
+    meta = json.loads(extracted)
+    return _record_from_fields(meta | {"outlet": meta.get("sitename"), "published": meta.get("date")})
+
+
+def _from_json(text: str, jsonl: bool) -> list[_Record]:
+    try:
+        items: Any = [json.loads(line) for line in text.splitlines() if line.strip()] if jsonl \
+            else json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _Unusable(f"invalid JSON (line {e.lineno}: {e.msg})") from None
+    items = items if isinstance(items, list) else [items]
+    records = [_record_from_fields(item) for item in items if isinstance(item, dict)]
+    records = [r for r in records if r.text.strip()]
+    if not records:
+        raise _Unusable('no record with a "text" field')
+    return records
+
+
+def _record_from_fields(item: dict[str, Any]) -> _Record:
+    def field(*names: str) -> str | None:
+        for name in names:
+            value = item.get(name)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return None
+
+    text = field("text", "body", "content", "raw_text") or ""
+    title = field("title", "headline")
+    if title and not text.lstrip().startswith(title):
+        text = f"{title}\n\n{text}"
+    return _Record(
+        text=text,
+        title=title,
+        outlet=field("outlet", "source", "sitename", "publisher"),
+        author=field("author", "byline"),
+        published=field("published", "date", "published_at", "publication_date"),
+        url=field("url", "link"),
+    )
+
+
+def _to_article(article_id: str, record: _Record, cleaned: CleanArticle) -> Article:
+    info = ArticleInfo(
+        id=article_id,
+        title=record.title or cleaned.title,
+        outlet=record.outlet or cleaned.outlet,
+        author=record.author or cleaned.author,
+        published=(record.published or cleaned.published or "")[:10] or None,
+        url=record.url,
+    )
+    return Article(info, cleaned.text)
+

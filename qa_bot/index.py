@@ -1,0 +1,354 @@
+"""The built index on disk: passage and sentence vectors in FAISS, the passage store, a manifest.
+
+Layout of `index_dir`:
+    CURRENT              name of the live version folder (replaced atomically)
+    v-<stamp>/manifest.json   what made it: model, dimension, chunker, cleaner, file fingerprints
+    v-<stamp>/store.json      articles (metadata + cleaned text), passages, sentences
+    v-<stamp>/passages.faiss  one vector per passage, row i = store passage i
+    v-<stamp>/sentences.faiss one vector per sentence, row i = store sentence i
+A crash while writing leaves CURRENT pointing at the previous, complete version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import faiss
+import numpy as np
+
+from qa_bot.chunking import Chunk, chunk_article
+from qa_bot.cleaning import CLEANER_VERSION
+from qa_bot.config import Settings
+from qa_bot.corpus import Article, Corpus, SourceFile, load_corpus, scan
+from qa_bot.encoder import Encoder
+from qa_bot.errors import IndexStoreError
+from qa_bot.types import ArticleInfo
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+
+Report = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+
+class VectorStore(Protocol):
+    """Row-numbered unit vectors with inner-product search; FAISS now, pgvector later."""
+
+    dim: int
+
+    def __len__(self) -> int: ...
+    def add(self, vectors: np.ndarray) -> None: ...
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def vectors(self) -> np.ndarray: ...
+    def save(self, path: Path) -> None: ...
+
+
+class FaissVectorStore:
+    """Exact inner-product search: for a few thousand passages a flat index is fast and exact."""
+
+    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
+        self.dim = dim
+        self._index = index if index is not None else faiss.IndexFlatIP(dim)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append rows; row numbers continue from the current size."""
+        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and row numbers of the k nearest rows for each query (-1 pads short results)."""
+        k = min(k, len(self))
+        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def vectors(self) -> np.ndarray:
+        """Every stored vector, in row order."""
+        return self._index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim))
+
+    def save(self, path: Path) -> None:
+        """Write the index to a file."""
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> FaissVectorStore:
+        """Read an index written by `save`."""
+        index = faiss.read_index(str(path))
+        return cls(index.d, index)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built from and with; any difference but the files means a rebuild."""
+
+    format: int
+    model: str
+    dim: int
+    chunk_sentences: int
+    chunk_overlap: int
+    cleaner: int
+    files: dict[str, str]  # file name -> fingerprint
+    built_at: str
+
+    def recipe(self) -> tuple[int, str, int, int, int, int]:
+        """Everything but the corpus: if this differs, no stored vector can be reused."""
+        return (self.format, self.model, self.dim, self.chunk_sentences, self.chunk_overlap,
+                self.cleaner)
+
+
+@dataclass
+class Index:
+    """A loaded index: articles, passages, sentences and their vectors."""
+
+    manifest: Manifest
+    articles: dict[str, Article]
+    chunks: list[Chunk]
+    sentences: list[tuple[str, int, int]]  # (article id, start, end), row = sentence vector row
+    chunk_sentences: list[list[int]]  # per passage, its sentence rows
+    passage_vectors: VectorStore
+    sentence_vectors: VectorStore
+
+    def sentence_text(self, row: int) -> str:
+        """The verbatim text of a sentence row."""
+        article_id, start, end = self.sentences[row]
+        return self.articles[article_id].text[start:end]
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What `open_index` did, for the front ends to tell the user."""
+
+    action: str  # "loaded", "built", "updated"
+    embedded: int  # texts sent through the model
+    reused: int  # texts whose stored vectors were kept
+    skipped: tuple[str, ...]  # "file: reason" for corpus files left out
+
+
+def open_index(
+    settings: Settings, encoder: Encoder, report: Report = lambda _: None,
+    progress: Progress | None = None, force: bool = False,
+) -> tuple[Index, IndexUpdate]:
+    """Load the index, first building or updating it if it is missing, stale or unreadable."""
+    files = scan(settings.corpus_dir)
+    expected = _manifest(settings, encoder, files)
+    previous: Index | None = None
+    try:
+        previous = load_index(settings.index_dir)
+    except FileNotFoundError:
+        report(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir}.")
+    except IndexStoreError as e:
+        report(f"The index in {settings.index_dir} is unusable ({e.message}): rebuilding it.")
+    if previous is not None and not force:
+        if previous.manifest.recipe() != expected.recipe():
+            report("The index was built with other settings or another model: rebuilding it.")
+            previous = None
+        elif previous.manifest.files == expected.files:
+            return previous, IndexUpdate("loaded", 0, 0, ())
+        else:
+            report(_describe_changes(previous.manifest.files, expected.files))
+    corpus = load_corpus(settings.corpus_dir)
+    for skipped in corpus.skipped:
+        report(f"warning: skipped {skipped.name}: {skipped.reason}")
+    index, embedded, reused = build_index(corpus, encoder, settings, expected, previous, progress)
+    save_index(index, settings.index_dir)
+    action = "updated" if previous is not None else "built"
+    report(f"Index {action}: {len(index.articles)} articles, {len(index.chunks)} passages "
+           f"({embedded} texts embedded, {reused} reused).")
+    update = IndexUpdate(action, embedded, reused,
+                         tuple(f"{s.name}: {s.reason}" for s in corpus.skipped))
+    return index, update
+
+
+def build_index(
+    corpus: Corpus, encoder: Encoder, settings: Settings, manifest: Manifest,
+    previous: Index | None = None, progress: Progress | None = None,
+) -> tuple[Index, int, int]:
+    """Chunk and embed a corpus, reusing the vectors of texts the previous index already had."""
+    articles = {a.info.id: a for a in corpus.articles}
+    chunks = [
+        chunk
+        for article in corpus.articles
+        for chunk in chunk_article(article.info.id, article.text,
+                                   settings.chunk_sentences, settings.chunk_overlap)
+    ]
+    sentence_rows: dict[tuple[str, int, int], int] = {}
+    chunk_sentences = [
+        [sentence_rows.setdefault((c.article_id, s, e), len(sentence_rows)) for s, e in c.sentences]
+        for c in chunks
+    ]
+    sentences = list(sentence_rows)
+    passage_texts = [c.text for c in chunks]
+    sentence_texts = [articles[a].text[s:e] for a, s, e in sentences]
+
+    known = _known_vectors(previous)
+    missing = sorted({t for t in passage_texts + sentence_texts if _text_key(t) not in known})
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, len(missing))
+
+    if progress is not None:
+        progress(0, len(missing))
+    fresh = encoder.encode(missing, settings.batch_size, advance) if missing else None
+    if fresh is not None:
+        known.update({_text_key(t): v for t, v in zip(missing, fresh, strict=True)})
+
+    def store_of(texts: list[str]) -> FaissVectorStore:
+        store = FaissVectorStore(manifest.dim)
+        if texts:
+            store.add(np.stack([known[_text_key(t)] for t in texts]))
+        return store
+
+    index = Index(manifest, articles, chunks, sentences, chunk_sentences,
+                  store_of(passage_texts), store_of(sentence_texts))
+    reused = len(set(passage_texts + sentence_texts)) - len(missing)
+    return index, len(missing), reused
+
+
+def save_index(index: Index, index_dir: Path) -> None:
+    """Write a new version folder, then switch CURRENT to it in one atomic rename."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    folder = index_dir / version
+    folder.mkdir()
+    try:
+        _write_json(folder / "manifest.json", asdict(index.manifest))
+        _write_json(folder / "store.json", _store_json(index))
+        index.passage_vectors.save(folder / "passages.faiss")
+        index.sentence_vectors.save(folder / "sentences.faiss")
+        _fsync_dir(folder)
+        pointer = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+        pointer.write_text(version + "\n")
+        os.replace(pointer, index_dir / CURRENT)
+        _fsync_dir(index_dir)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    for old in index_dir.glob("v-*"):
+        if old.name != version:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_index(index_dir: Path) -> Index:
+    """Read the live version; FileNotFoundError if there is none, IndexStoreError if corrupt."""
+    try:
+        version = (index_dir / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as e:
+        raise IndexStoreError(f"cannot read {index_dir / CURRENT}: {e}") from None
+    folder = index_dir / version
+    try:
+        manifest = Manifest(**json.loads((folder / "manifest.json").read_text()))
+        store = json.loads((folder / "store.json").read_text())
+        passage_vectors = FaissVectorStore.load(folder / "passages.faiss")
+        sentence_vectors = FaissVectorStore.load(folder / "sentences.faiss")
+        index = _index_from_json(manifest, store, passage_vectors, sentence_vectors)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
+                              hint="run `qa-bot index --rebuild`") from None
+    _check_consistent(index)
+    return index
+
+
+def _manifest(settings: Settings, encoder: Encoder, files: tuple[SourceFile, ...]) -> Manifest:
+    return Manifest(
+        format=FORMAT_VERSION, model=encoder.name, dim=encoder.dim,
+        chunk_sentences=settings.chunk_sentences, chunk_overlap=settings.chunk_overlap,
+        cleaner=CLEANER_VERSION, files={f.name: f.fingerprint for f in files},
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+
+
+def _describe_changes(old: dict[str, str], new: dict[str, str]) -> str:
+    added = sorted(new.keys() - old.keys())
+    removed = sorted(old.keys() - new.keys())
+    changed = sorted(k for k in new.keys() & old.keys() if new[k] != old[k])
+    parts = [f"{label} {', '.join(names)}" for label, names in
+             (("added", added), ("changed", changed), ("removed", removed)) if names]
+    return f"The corpus changed ({'; '.join(parts)}): updating the index."
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _known_vectors(index: Index | None) -> dict[str, np.ndarray]:
+    if index is None:
+        return {}
+    known: dict[str, np.ndarray] = {}
+    for texts, store in (([c.text for c in index.chunks], index.passage_vectors),
+                         ([index.sentence_text(r) for r in range(len(index.sentences))],
+                          index.sentence_vectors)):
+        known.update({_text_key(t): v for t, v in zip(texts, store.vectors(), strict=True)})
+    return known
+
+
+def _store_json(index: Index) -> dict[str, Any]:
+    return {
+        "articles": [asdict(a.info) | {"text": a.text} for a in index.articles.values()],
+        "passages": [
+            {"article": c.article_id, "start": c.start, "end": c.end, "sentences": rows}
+            for c, rows in zip(index.chunks, index.chunk_sentences, strict=True)
+        ],
+        "sentences": [list(s) for s in index.sentences],
+    }
+
+
+def _index_from_json(
+    manifest: Manifest, store: dict[str, Any], passages: VectorStore, sentences: VectorStore
+) -> Index:
+    articles = {}
+    for record in store["articles"]:
+        text = record.pop("text")
+        articles[record["id"]] = Article(ArticleInfo(**record), text)
+    sentence_spans = [(str(a), int(s), int(e)) for a, s, e in store["sentences"]]
+    chunks, chunk_sentences = [], []
+    for p in store["passages"]:
+        text = articles[p["article"]].text
+        rows = [int(r) for r in p["sentences"]]
+        spans = tuple((sentence_spans[r][1], sentence_spans[r][2]) for r in rows)
+        chunks.append(Chunk(p["article"], p["start"], p["end"], text[p["start"]: p["end"]], spans))
+        chunk_sentences.append(rows)
+    return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences)
+
+
+def _check_consistent(index: Index) -> None:
+    problems = []
+    if len(index.passage_vectors) != len(index.chunks):
+        problems.append(f"{len(index.passage_vectors)} passage vectors for {len(index.chunks)} passages")
+    if len(index.sentence_vectors) != len(index.sentences):
+        problems.append(f"{len(index.sentence_vectors)} sentence vectors for "
+                        f"{len(index.sentences)} sentences")
+    for store in (index.passage_vectors, index.sentence_vectors):
+        if store.dim != index.manifest.dim:
+            problems.append(f"vectors of dimension {store.dim}, manifest says {index.manifest.dim}")
+    if problems:
+        raise IndexStoreError(f"inconsistent index: {'; '.join(problems)}",
+                              hint="run `qa-bot index --rebuild`")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,47 @@
+"""The small dataclasses that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """What a reader needs to know about where a passage comes from."""
+
+    id: str  # the file name, e.g. "002_0fe2ab4afbeef895.txt"
+    title: str | None
+    outlet: str | None
+    author: str | None
+    published: str | None  # ISO date, "2024-12-16"
+    url: str | None = None
+
+    def label(self) -> str:
+        """A one-line source label: title, outlet, date (whatever is known), else the file name."""
+        parts = [p for p in (self.title, self.outlet, self.published) if p]
+        return " — ".join(parts) if parts else self.id
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A verbatim span of one article, ranked for a question."""
+
+    text: str
+    source: ArticleInfo
+    score: float
+    start: int  # character offsets into the source article's cleaned text
+    end: int
+    quote: str | None  # the answering sentence(s): a substring of `text`
+    also_in: tuple[ArticleInfo, ...]  # other articles that carry the same passage
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question: a quote when the corpus answers it, the closest passages always."""
+
+    question: str
+    answered: bool
+    quote: str | None
+    confidence: float
+    passages: tuple[Passage, ...]
+    article_count: int
