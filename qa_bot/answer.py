@@ -41,10 +41,10 @@ class Answerer:
     @classmethod
     def open(
         cls, settings: Settings, report: Report = lambda _: None, progress: Progress | None = None,
-        rebuild: bool = False,
+        rebuild: bool = False, encoder: Encoder | None = None,
     ) -> Answerer:
-        """Load the model and the index, building or updating the index first when needed."""
-        encoder = Encoder()
+        """Load the model (unless given one) and the index, building or updating it when needed."""
+        encoder = encoder or Encoder()
         index, update = open_index(settings, encoder, report, progress, force=rebuild)
         return cls(settings, encoder, index, update)
 

@@ -34,6 +34,7 @@ from qa_bot.types import ArticleInfo
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
+ABANDONED_AFTER_S = 3600
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -220,6 +221,10 @@ def save_index(index: Index, index_dir: Path) -> None:
     """Write a new version folder, then switch CURRENT to it in one atomic rename."""
     index_dir.mkdir(parents=True, exist_ok=True)
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    try:
+        previous: str | None = (index_dir / CURRENT).read_text().strip()
+    except OSError:
+        previous = None
     folder = index_dir / version
     folder.mkdir()
     try:
@@ -235,9 +240,16 @@ def save_index(index: Index, index_dir: Path) -> None:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    for old in index_dir.glob("v-*"):
-        if old.name != version:
-            shutil.rmtree(old, ignore_errors=True)
+    if previous and previous != version:
+        shutil.rmtree(index_dir / previous, ignore_errors=True)
+    _remove_abandoned(index_dir, keep=version)
+
+
+def _remove_abandoned(index_dir: Path, keep: str) -> None:
+    """Version folders left by crashed writers; young ones may belong to a writer still at work."""
+    for folder in index_dir.glob("v-*"):
+        if folder.name != keep and time.time() - folder.stat().st_mtime > ABANDONED_AFTER_S:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_index(index_dir: Path) -> Index:
@@ -347,6 +359,11 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
+    """Flush a folder's files and its entries, so a power cut cannot leave CURRENT ahead of them."""
+    for child in path.iterdir():
+        if child.is_file():
+            with child.open("rb+") as f:
+                os.fsync(f.fileno())
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

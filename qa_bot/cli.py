@@ -1,0 +1,185 @@
+"""The `qa-bot` command: index, ask, chat, telegram, eval, health. All errors are presented here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from qa_bot import __version__
+from qa_bot.config import Settings, env_name
+from qa_bot.errors import QABotError
+
+EXAMPLE = "how many soldiers left Damascus?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; domain errors become one readable line and their exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(corpus_dir=getattr(args, "corpus", None),
+                                     index_dir=getattr(args, "index_dir", None))
+        return int(args.run(args, settings))
+    except QABotError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"  fix: {e.hint}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--corpus", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help=f"folder of articles (env {env_name('corpus_dir')}; default seeds/)")
+    common.add_argument("--index-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
+                        help=f"where the index is kept (env {env_name('index_dir')}; "
+                             "default embeddings/)")
+    parser = argparse.ArgumentParser(
+        prog="qa-bot", parents=[common],
+        description="Answers questions about news articles with verbatim quoted passages.",
+    )
+    parser.add_argument("--version", action="version", version=f"qa-bot {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", parents=[common], help="build or update the index")
+    index.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    index.set_defaults(run=_index)
+
+    ask = commands.add_parser("ask", parents=[common], help="answer one question (or stdin lines)")
+    ask.add_argument("question", nargs="*", help=f'e.g. "{EXAMPLE}"; none: one per stdin line')
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("--top-k", type=int, metavar="N", help="passages to return (default 5)")
+    ask.set_defaults(run=_ask)
+
+    chat = commands.add_parser("chat", parents=[common], help="interactive question prompt")
+    chat.set_defaults(run=_chat)
+
+    telegram = commands.add_parser("telegram", parents=[common], help="run the Telegram bot")
+    from qa_bot import telegram_bot
+
+    telegram_bot.configure_parser(telegram)
+    telegram.set_defaults(run=telegram_bot.run)
+
+    evaluate = commands.add_parser("eval", parents=[common], help="measure answer quality")
+    evaluate.add_argument("questions", type=Path, help="JSONL file of questions and answers")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.set_defaults(run=_eval)
+
+    health = commands.add_parser("health", parents=[common],
+                                 help="check that the index loads and answers (exit 0 if so)")
+    health.set_defaults(run=_health)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _open(settings: Settings, rebuild: bool = False, progress: bool = False):  # type: ignore[no-untyped-def]
+    from qa_bot.answer import Answerer
+
+    return Answerer.open(settings, report=_say, progress=_ProgressBar() if progress else None,
+                         rebuild=rebuild)
+
+
+def _index(args: argparse.Namespace, settings: Settings) -> int:
+    started = time.perf_counter()
+    answerer = _open(settings, rebuild=args.rebuild, progress=True)
+    index = answerer.index
+    if answerer.update.action == "loaded":
+        _say("The index is up to date.")
+    _say(f"{len(index.articles)} articles, {len(index.chunks)} passages, "
+         f"{len(index.sentences)} sentences in {settings.index_dir} "
+         f"({time.perf_counter() - started:.1f} s).")
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_bot.console import ask_once, ask_stream
+
+    if args.top_k is not None:
+        if args.top_k < 1:
+            raise QABotError("--top-k must be at least 1")
+        settings = Settings.from_env(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir,
+                                     top_k=args.top_k)
+    question = " ".join(args.question)
+    if args.question and not question.strip():
+        _say(f'error: the question is empty. Try: qa-bot ask "{EXAMPLE}"')
+        return 2
+    answerer = _open(settings)
+    if args.question:
+        return ask_once(answerer, question, args.json, sys.stdout)
+    if sys.stdin.isatty():
+        _say("Reading one question per line; Ctrl-D ends.")
+    return ask_stream(answerer, sys.stdin, args.json, sys.stdout)
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_bot.console import chat
+
+    return chat(_open(settings))
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_bot.evaluation import evaluate, read_questions
+
+    questions = read_questions(args.questions)
+    report = evaluate(_open(settings), questions)
+    metrics = report.metrics()
+    if args.json:
+        print(json.dumps(metrics | {"misses": report.misses}, indent=2))
+        return 0
+    print(f"{report.answerable} answerable and {report.unanswerable} unanswerable questions "
+          f"from {args.questions}")
+    for name, value in metrics.items():
+        shown = f"{int(value)}" if name == "duplicate_top3" else f"{value:.3f}"
+        print(f"  {name:<24}{shown}")
+    print("misses:" if report.misses else "misses: none")
+    for miss in report.misses:
+        print(f"  {miss}")
+    return 0
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    answerer = _open(settings)
+    article = answerer.index.articles[answerer.index.chunks[0].article_id]
+    probe = answerer.index.sentence_text(answerer.index.chunk_sentences[0][-1])
+    started = time.perf_counter()
+    answer = answerer.ask(probe)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if not answer.passages or answer.passages[0].source.id != article.info.id:
+        _say(f"unhealthy: a probe sentence of {article.info.id} did not find its own article")
+        return 1
+    print(f"ok: {len(answerer.index.articles)} articles, {len(answerer.index.chunks)} passages; "
+          f"probe answered in {elapsed_ms:.0f} ms")
+    return 0
+
+
+class _ProgressBar:
+    """A one-line embedding progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self._last = -1.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total == 0:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.2:
+            return
+        self._last = now
+        width = 30
+        filled = width * done // total
+        sys.stderr.write(f"\rEmbedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
