@@ -7,10 +7,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa_bot import __version__
 from qa_bot.config import Settings, env_name
 from qa_bot.errors import QABotError
+
+if TYPE_CHECKING:
+    from qa_bot.answer import Answerer
 
 EXAMPLE = "how many soldiers left Damascus?"
 
@@ -80,8 +84,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _open(settings: Settings, rebuild: bool = False, progress: bool = False):  # type: ignore[no-untyped-def]
-    from qa_bot.answer import Answerer
+def _open(settings: Settings, rebuild: bool = False, progress: bool = False) -> Answerer:
+    from qa_bot.answer import Answerer  # loads torch: only for commands that need the model
+
 
     return Answerer.open(settings, report=_say, progress=_ProgressBar() if progress else None,
                          rebuild=rebuild)

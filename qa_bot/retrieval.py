@@ -154,7 +154,7 @@ class Retriever:
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c], also_in)
-            for c, also_in in self._without_copies(ranked, k)
+            for c, also_in in self._without_copies(ranked, best, k)
         ]
 
     def _best_sentence(self, chunk: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
@@ -191,20 +191,33 @@ class Retriever:
             return np.zeros(len(self.index.chunks), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(query), dtype=np.float32)
 
-    def _without_copies(self, ranked: list[int], k: int) -> list[tuple[int, tuple[str, ...]]]:
-        """Keep the best-ranked copy of each syndicated passage and name the others' articles."""
+    def _without_copies(
+        self, ranked: list[int], best: dict[int, ScoredSentence], k: int
+    ) -> list[tuple[int, tuple[str, ...]]]:
+        """Keep the best-ranked copy of each passage; name the articles whose copies were dropped.
+
+        A passage is a copy when another article repeats most of it, or when its best sentence
+        is already shown in a passage ranked above it (overlapping windows, syndicated sentences).
+        """
         chunks = self.index.chunks
         chosen: list[int] = []
+        also_in: dict[int, set[str]] = {}
         for c in ranked:
-            if not any(c in self._copies[o] for o in chosen):
-                chosen.append(c)
-                if len(chosen) == k:
-                    break
-        return [
-            (c, tuple(sorted({chunks[o].article_id for o in self._copies[c]}
-                             - {chunks[c].article_id})))
-            for c in chosen
-        ]
+            sentence = _normal(self.index.sentence_text(best[c].row))
+            original = next((o for o in chosen if c in self._copies[o]
+                             or sentence in _normal(chunks[o].text)), None)
+            if original is not None:
+                also_in[original].add(chunks[c].article_id)
+                continue
+            chosen.append(c)
+            also_in[c] = {chunks[o].article_id for o in self._copies[c]}
+            if len(chosen) == k:
+                break
+        return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id}))) for c in chosen]
+
+
+def _normal(text: str) -> str:
+    return " ".join(words(text))
 
 
 def _phrases(text: str) -> frozenset[tuple[str, str]]:

@@ -1,0 +1,45 @@
+"""Shared fixtures: one real model per test session, and one seed index built with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from qa_bot.answer import Answerer  # noqa: E402
+from qa_bot.config import Settings  # noqa: E402
+from qa_bot.encoder import Encoder  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    """The real all-MiniLM-L6-v2, loaded once for the whole session."""
+    return Encoder()
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the seed corpus with an index folder of this session's own."""
+    return Settings(corpus_dir=SEEDS, index_dir=tmp_path_factory.mktemp("seed-index"))
+
+
+@pytest.fixture(scope="session")
+def answerer(seed_settings: Settings, encoder: Encoder) -> Answerer:
+    """An Answerer over the seeds, built once and shared (it is read-only after start-up)."""
+    return Answerer.open(seed_settings, encoder=encoder)
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of the seed articles."""
+    folder = tmp_path / "corpus"
+    shutil.copytree(SEEDS, folder)
+    return folder

@@ -1,0 +1,104 @@
+"""Answer quality on the seeds, with the real model and a real FAISS index."""
+
+import pytest
+
+from qa_bot.answer import Answerer
+from qa_bot.errors import QuestionError
+from qa_bot.evaluation import evaluate, read_questions
+from tests.conftest import DATA
+
+
+def test_dev_set_meets_the_release_bars(answerer: Answerer) -> None:
+    report = evaluate(answerer, read_questions(DATA / "dev_questions.jsonl"))
+    m = report.metrics()
+    assert m["hit@1"] >= 0.90, report.misses
+    assert m["hit@3"] == 1.0, report.misses
+    assert m["quote_contains_answer"] >= 0.85, report.misses
+    assert m["abstention"] >= 0.75, report.misses
+    assert m["false_abstention"] <= 0.05, report.misses
+    assert report.duplicate_top3 == 0, report.misses
+
+
+def test_extra_questions_hold_up(answerer: Answerer) -> None:
+    """Our own 30 answerable and 12 unanswerable questions, written to check we do not overfit."""
+    m = evaluate(answerer, read_questions(DATA / "extra_questions.jsonl")).metrics()
+    assert m["hit@1"] >= 0.90 and m["hit@3"] >= 0.95
+    assert m["abstention"] >= 0.75 and m["false_abstention"] <= 0.05
+
+
+def test_damascus_question_quotes_the_sentence_and_names_the_syndicated_copy(
+    answerer: Answerer,
+) -> None:
+    answer = answerer.ask("how many soldiers left Damascus?")
+    assert answer.answered and answer.quote is not None and "400" in answer.quote
+    top = answer.passages[0]
+    assert answer.quote in top.text
+    assert top.source.id.startswith(("000", "002"))
+    other = "000" if top.source.id.startswith("002") else "002"
+    assert any(a.id.startswith(other) for a in top.also_in)
+
+
+def test_quotes_are_verbatim_slices_of_the_cleaned_article(answerer: Answerer) -> None:
+    for question in ("Who is Kamal Lababidi?", "What is in Qudsayya?", "When did the revolution begin?"):
+        for passage in answerer.ask(question).passages:
+            article = answerer.index.articles[passage.source.id]
+            assert article.text[passage.start : passage.end] == passage.text
+            assert passage.quote is not None and passage.quote in passage.text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Lababidi", "Lababidi"),
+        ("Qudsayya", "Qudsayya"),
+        ("400", "400"),
+        ("Khmeimim airbase", "Khmeimim"),
+    ],
+)
+def test_names_and_numbers_are_found_lexically(answerer: Answerer, question: str, expected: str) -> None:
+    assert expected in answerer.ask(question).passages[0].text
+
+
+def test_a_syndicated_passage_is_shown_once(answerer: Answerer) -> None:
+    answer = answerer.ask("Russia withdrew at least 400 soldiers from the Damascus region")
+    texts = [p.text for p in answer.passages]
+    first_sentence = "After negotiations with the new Syrian leadership"
+    assert sum(first_sentence in t for t in texts) == 1
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the weather in Berlin tomorrow?",
+        "Which football club does Anagram support?",
+        "What is a good recipe for hummus?",
+    ],
+)
+def test_off_topic_questions_are_not_answered_but_keep_closest_passages(
+    answerer: Answerer,
+    question: str,
+) -> None:
+    answer = answerer.ask(question)
+    assert not answer.answered and answer.quote is None
+    assert answer.passages and answer.article_count == 5
+
+
+def test_author_question_is_answered_by_the_byline(answerer: Answerer) -> None:
+    answer = answerer.ask("Who wrote the article about the FT report?")
+    assert answer.answered and answer.quote is not None and "Alona Mazurenko" in answer.quote
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t"])
+def test_empty_question_is_refused(answerer: Answerer, question: str) -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        answerer.ask(question)
+
+
+def test_huge_question_is_refused(answerer: Answerer) -> None:
+    with pytest.raises(QuestionError, match="limit is 2000"):
+        answerer.ask("why " * 600)
+
+
+def test_top_k_limits_the_passages(answerer: Answerer) -> None:
+    assert len(answerer.ask("Russia", top_k=2).passages) == 2
+    assert len(answerer.ask("Russia").passages) == 5

@@ -1,0 +1,104 @@
+"""Cleaning rules, checked on the seeds and on page furniture the seeds do not contain."""
+
+from pathlib import Path
+
+from qa_bot.cleaning import clean, repeated_lines
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def seed(prefix: str) -> str:
+    return next(SEEDS.glob(f"{prefix}_*.txt")).read_text(encoding="utf-8")
+
+
+def test_seed_navigation_promo_and_copyright_are_removed() -> None:
+    texts = {p: clean(seed(p)).text for p in ("000", "001", "002", "003", "004")}
+    for furniture in (
+        "Breaking news",
+        "Anagram",
+        "PREV",
+        "NEXT",
+        "Morocco",
+        "newsletter",
+        "View on euronews",
+        "©",
+        "Unauthorized use",
+        "Click here",
+        "Join the over",
+        "Powered by",
+        "Browse By",
+        "become our patron",
+        "Background",
+    ):
+        assert not any(furniture in t for t in texts.values()), furniture
+
+
+def test_seed_content_next_to_furniture_is_kept() -> None:
+    assert "Russia has evacuated at least 400 soldiers" in clean(seed("000")).text
+    assert clean(seed("000")).text.rstrip().endswith("his departure was unplanned.")
+    assert "HTS took Damascus on Sunday." in clean(seed("001")).text
+    assert "“There are contracts" in clean(seed("004")).text
+
+
+def test_kept_text_is_verbatim_from_the_raw_file() -> None:
+    for prefix in ("000", "001", "002", "003", "004"):
+        raw = seed(prefix)
+        for paragraph in clean(raw).text.split("\n\n"):
+            assert paragraph in raw
+
+
+def test_metadata_read_from_byline_title_and_source_lines() -> None:
+    article = clean(seed("002"))
+    assert article.title == "Russia pulls hundreds of soldiers out of Damaskus"
+    assert article.author == "Alona Mazurenko"
+    assert article.published == "2024-12-16"
+    assert article.outlet == "Financial Times (FT)"
+    assert clean(seed("001")).title == "How Russia Is Reacting to the Downfall of Syria’s Assad"
+    assert clean(seed("000")).outlet == "euronews"
+    assert clean(seed("003")).outlet == "GDC"
+
+
+UNSEEN = """\
+Home
+World
+Politics
+Share this article
+Advertisement
+Floods close roads in the north – The Daily Courier
+By Jane Smith — March 3, 2023
+Heavy rain closed twelve roads across the northern districts on Friday, officials said, and more storms are expected.
+Sign up for our morning newsletter. Residents were told to stay indoors until the water recedes from the main bridge.
+Read more: Storm season starts early
+Related stories
+Most popular -
+Markets rally after rate decision -
+© 2023 The Daily Courier. All rights reserved.
+Follow us on Twitter
+"""
+
+
+def test_unseen_furniture_is_removed_and_metadata_found() -> None:
+    article = clean(UNSEEN)
+    assert article.text.split("\n\n") == [
+        "Floods close roads in the north – The Daily Courier",
+        "By Jane Smith — March 3, 2023",
+        "Heavy rain closed twelve roads across the northern districts on Friday, officials said, "
+        "and more storms are expected.",
+        "Residents were told to stay indoors until the water recedes from the main bridge.",
+    ]
+    assert (article.title, article.outlet) == ("Floods close roads in the north", "The Daily Courier")
+    assert (article.author, article.published) == ("Jane Smith", "2023-03-03")
+
+
+def test_short_lines_repeated_across_files_are_furniture() -> None:
+    one = "Subscriber exclusive offer\nThe council approved the new budget after a long debate on Tuesday night.\n"
+    two = "Subscriber exclusive offer\nThe mayor resigned on Wednesday after weeks of pressure from the council.\n"
+    furniture = repeated_lines([one, two])
+    assert "Subscriber exclusive" not in clean(one, furniture).text
+    assert "The council approved" in clean(one, furniture).text
+
+
+def test_a_syndicated_paragraph_is_not_furniture() -> None:
+    shared = "Russia withdrew at least 400 soldiers from the Damascus region after negotiations."
+    furniture = repeated_lines([shared, shared])
+    assert clean(shared, furniture).text == shared
