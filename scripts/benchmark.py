@@ -1,0 +1,68 @@
+"""Measure start-up, indexing and warm-question latency on this machine, and print the numbers.
+
+    .venv/bin/python scripts/benchmark.py [--corpus seeds] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=REPO / "seeds")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    from qa_bot.answer import Answerer
+    from qa_bot.config import Settings
+    from qa_bot.encoder import Encoder
+
+    encoder = Encoder()
+    model_load = time.perf_counter() - started
+
+    questions = [
+        json.loads(line)["q"]
+        for name in ("dev_questions.jsonl", "extra_questions.jsonl")
+        for line in (REPO / "tests" / "data" / name).read_text().splitlines() if line.strip()
+    ]
+    with tempfile.TemporaryDirectory() as index_dir:
+        settings = Settings(corpus_dir=args.corpus, index_dir=Path(index_dir))
+        t = time.perf_counter()
+        built = Answerer.open(settings, encoder=encoder)
+        build_s = time.perf_counter() - t
+        t = time.perf_counter()
+        answerer = Answerer.open(settings, encoder=encoder)
+        reopen_s = time.perf_counter() - t
+        assert answerer.update.embedded == 0, "an unchanged corpus was re-embedded"
+
+        answerer.ask(questions[0])  # first call pays one-off lazy initialisation
+        latencies = []
+        for _ in range(args.repeat):
+            for q in questions:
+                t = time.perf_counter()
+                answerer.ask(q)
+                latencies.append((time.perf_counter() - t) * 1000)
+    latencies.sort()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"corpus: {args.corpus} ({len(built.index.articles)} articles, "
+          f"{len(built.index.chunks)} passages, {len(built.index.sentences)} sentences)")
+    print(f"model load (import + weights):    {model_load:6.2f} s")
+    print(f"index build from scratch:         {build_s:6.2f} s ({built.update.embedded} texts embedded)")
+    print(f"reopen unchanged index:           {reopen_s * 1000:6.0f} ms (0 texts embedded)")
+    print(f"warm question, {len(latencies)} asks:        p50 {statistics.median(latencies):5.1f} ms  "
+          f"p95 {latencies[int(0.95 * len(latencies)) - 1]:5.1f} ms  max {latencies[-1]:5.1f} ms")
+    print(f"peak resident memory:             {peak_mib:6.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
