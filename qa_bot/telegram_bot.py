@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import secrets
-import sys
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
@@ -75,9 +74,7 @@ COMMANDS = (
     BotCommand("help", "How to use this bot"),
 )
 
-REFUSAL = (
-    "Sorry, this is a private bot: it only answers the people and chats its owner has allowed."
-)
+REFUSAL = "Sorry, this is a private bot: it only answers the people and chats its owner has allowed."
 SOMETHING_WENT_WRONG = "Sorry, something went wrong while answering. Please try again in a moment."
 
 
@@ -100,9 +97,7 @@ class BotConfig:
     examples: tuple[str, ...] = DEFAULT_EXAMPLES
 
     @classmethod
-    def from_args(
-        cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None
-    ) -> BotConfig:
+    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> BotConfig:
         """Read flags, then TELEGRAM_* / QA_BOT_* variables; raise ConfigError when malformed."""
         env = os.environ if environ is None else environ
         token = _read_token(getattr(args, "token_file", None), env)
@@ -162,8 +157,7 @@ def _read_token(token_file: str | None, env: Mapping[str, str]) -> str:
         if not token:
             raise ConfigError(
                 "no Telegram bot token: TELEGRAM_BOT_TOKEN is not set",
-                hint="create a bot with @BotFather and export TELEGRAM_BOT_TOKEN, "
-                "or pass --token-file",
+                hint="create a bot with @BotFather and export TELEGRAM_BOT_TOKEN, or pass --token-file",
             )
     if not TOKEN_RE.fullmatch(token):
         # Never echo the value: a half-pasted token is still a secret.
@@ -211,9 +205,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, metavar="N", help="port the webhook server listens on (default 8443)"
     )
-    parser.add_argument(
-        "--listen", metavar="ADDR", help="address the webhook server binds (default 0.0.0.0)"
-    )
+    parser.add_argument("--listen", metavar="ADDR", help="address the webhook server binds (default 0.0.0.0)")
     parser.add_argument(
         "--webhook-secret",
         metavar="SECRET",
@@ -286,9 +278,13 @@ def more_passages(answer: Answer) -> tuple[Passage, ...]:
 
 def render_more(answer: Answer) -> list[str]:
     """The 'More sources' reply: a header, then one block per remaining passage."""
+    asked = f"<i>{_e(_shorten(answer.question))}</i>"
+    if answer.answered:
+        header, first = f"More passages for {asked}:", 2
+    else:
+        header, first = f"The closest passages to {asked}, none of which answers it:", 1
     passages = more_passages(answer)
-    header = f"More passages for <i>{_e(_shorten(answer.question))}</i>:"
-    return [header] + [f"{i}. {render_passage(p)}" for i, p in enumerate(passages, 2)]
+    return [header] + [f"{i}. {render_passage(p)}" for i, p in enumerate(passages, first)]
 
 
 def render_sources(articles: Sequence[ArticleInfo]) -> list[str]:
@@ -298,18 +294,27 @@ def render_sources(articles: Sequence[ArticleInfo]) -> list[str]:
     return blocks
 
 
+def date_span(articles: Sequence[ArticleInfo]) -> str:
+    """', published A to B' — or how many are dated, when not all are."""
+    dates = sorted(a.published for a in articles if a.published)
+    if not dates:
+        return ""
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    if len(dates) == len(articles):
+        return f", published {span}"
+    return f" ({len(dates)} dated: {span})"
+
+
 def _shorten(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
-_ATOM_RE = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&[#\w]+;|\S+\s*|\s+")
+_ATOM_RE = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>|&[#\w]+;|[^\s<&]+\s*|\s+|[<&]")
 
 
-def split_html(
-    blocks: Sequence[str], limit: int = MAX_LENGTH, separator: str = "\n\n"
-) -> list[str]:
+def split_html(blocks: Sequence[str], limit: int = MAX_LENGTH, separator: str = "\n\n") -> list[str]:
     """Pack HTML blocks into messages of at most `limit`; split between blocks, never in a tag.
 
     A block longer than `limit` on its own is cut at whitespace, closing the tags open at the
@@ -512,10 +517,9 @@ async def start(update: Update, context: Context) -> None:
     """/start: what the corpus is and a few example questions to tap."""
     state = context.bot_data
     articles = state.answerer.articles
-    dates = sorted(a.published for a in articles if a.published)
-    span = f", published {_e(dates[0])} to {_e(dates[-1])}" if dates else ""
     text = (
-        f"Hello! I answer questions about <b>{len(articles)} news articles</b>{span}.\n\n"
+        f"Hello! I answer questions about <b>{len(articles)} news articles</b>"
+        f"{_e(date_span(articles))}.\n\n"
         "Ask in plain words and I reply with the exact passage that answers it, quoted "
         "verbatim with its source. When the articles don't say, I tell you so.\n\n"
         "Try one of these, or /help:"
@@ -552,9 +556,7 @@ async def help_command(update: Update, context: Context) -> None:
 async def sources(update: Update, context: Context) -> None:
     """/sources: the articles, with title, outlet and date."""
     assert update.effective_message
-    await _send(
-        context, update.effective_message, render_sources(context.bot_data.answerer.articles)
-    )
+    await _send(context, update.effective_message, render_sources(context.bot_data.answerer.articles))
 
 
 @guarded
@@ -565,8 +567,7 @@ async def ask(update: Update, context: Context) -> None:
     question = message.text.partition(" ")[2].strip() or " ".join(context.args or [])
     if not question:
         await message.reply_text(
-            "Put the question after the command, e.g.\n"
-            f"/ask {_e(context.bot_data.config.examples[0])}"
+            f"Put the question after the command, e.g.\n/ask {_e(context.bot_data.config.examples[0])}"
         )
         return
     await answer_question(context, message, question)
@@ -621,16 +622,14 @@ async def more_pressed(update: Update, context: Context) -> None:
     await _send(context, query.message, render_more(answer), quote=False)
 
 
-async def answer_question(
-    context: Context, message: Message, text: str, echo: bool = False
-) -> None:
+async def answer_question(context: Context, message: Message, text: str, echo: bool = False) -> None:
     """Search off the event loop while showing 'typing…', then reply with the formatted answer."""
     state = context.bot_data
     async with _typing(context, message.chat_id):
         try:
             answer = await asyncio.to_thread(state.answerer.ask, text)
         except QuestionError as exc:
-            await message.reply_text(_e(exc.message))
+            await message.reply_text(_e(str(exc)))
             return
     markup = None
     if more_passages(answer):
@@ -682,16 +681,18 @@ async def _send(
 async def on_error(update: object, context: Context) -> None:
     """Log the failure with its traceback and tell the user; the bot keeps serving."""
     error = context.error
-    if update is None and isinstance(error, NetworkError):
-        logger.warning("Telegram API unreachable while polling: %s", error)
+    if update is None and isinstance(error, TelegramError):
+        # Polling failures (network, 409 "another instance is polling") are retried by PTB.
+        logger.warning("Fetching updates failed: %s", error)
         return
     logger.error("Exception while handling an update", exc_info=error)
     if not isinstance(update, Update):
         return
-    with contextlib.suppress(TelegramError):
-        if update.callback_query:
-            await update.callback_query.answer(SOMETHING_WENT_WRONG)
-        elif update.effective_chat:
+    if update.callback_query:
+        with contextlib.suppress(TelegramError):  # fails if the handler answered it already
+            await update.callback_query.answer()
+    if update.effective_chat:
+        with contextlib.suppress(TelegramError):
             await context.bot.send_message(update.effective_chat.id, _e(SOMETHING_WENT_WRONG))
 
 
@@ -737,9 +738,7 @@ class RetryingRateLimiter(AIORateLimiter):
         """Send through the flood-control limiter; retry network failures with back-off."""
         for attempt in itertools.count():
             try:
-                return await super().process_request(
-                    callback, args, kwargs, endpoint, data, rate_limit_args
-                )
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
             except (BadRequest, TimedOut):
                 raise
             except NetworkError as exc:
@@ -751,9 +750,7 @@ class RetryingRateLimiter(AIORateLimiter):
         raise AssertionError("unreachable")
 
 
-def build_application(
-    config: BotConfig, settings: Settings, answerer: Answerer | None = None
-) -> App:
+def build_application(config: BotConfig, settings: Settings, answerer: Answerer | None = None) -> App:
     """The Application with handlers; the Answerer is loaded in post_init unless given."""
     application: App = (
         Application.builder()
@@ -812,25 +809,20 @@ async def _post_init(application: App) -> None:
     )
 
 
-async def _connect(application: App, attempts: int = 4) -> None:
+async def _connect(application: App) -> None:
     """Initialize (getMe) so a rejected token or an unreachable API is a clear error up front."""
-    for attempt in range(attempts):
-        try:
-            await application.initialize()
-            return
-        except InvalidToken:
-            raise ConfigError(
-                "Telegram rejected the bot token (unauthorized)",
-                hint="check TELEGRAM_BOT_TOKEN; @BotFather's /mybots shows the current token",
-            ) from None
-        except NetworkError as exc:
-            if attempt == attempts - 1:
-                raise QABotError(
-                    f"cannot reach the Telegram Bot API: {exc}",
-                    hint="check the network, or TELEGRAM_API_BASE_URL",
-                ) from None
-            logger.warning("Telegram Bot API unreachable (%s); retrying", exc)
-            await asyncio.sleep(2**attempt)
+    try:
+        await application.initialize()  # network errors were already retried by the rate limiter
+    except InvalidToken:
+        raise ConfigError(
+            "Telegram rejected the bot token (unauthorized)",
+            hint="check TELEGRAM_BOT_TOKEN; @BotFather's /mybots shows the current token",
+        ) from None
+    except NetworkError as exc:
+        raise QABotError(
+            f"cannot reach the Telegram Bot API: {exc}",
+            hint="check the network, or TELEGRAM_API_BASE_URL",
+        ) from None
 
 
 class _RedactToken(logging.Filter):
@@ -855,15 +847,16 @@ class _RedactToken(logging.Filter):
 
 
 def _setup_logging(config: BotConfig) -> None:
-    logging.basicConfig(
-        format="%(asctime)s - %(name)s - %(levelname)s - %(message)s", level=logging.INFO
-    )
+    logging.basicConfig(format="%(asctime)s - %(name)s - %(levelname)s - %(message)s", level=logging.INFO)
     # httpx logs every request URL at INFO, and the URL holds the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("faiss").setLevel(logging.WARNING)
     logging.getLogger("qa_bot").setLevel(logging.INFO)
     redact = _RedactToken(config.token, config.token.partition(":")[2], config.webhook_secret)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redact)
+        if handler.level == logging.NOTSET:  # some libraries set DEBUG on their own logger
+            handler.setLevel(logging.INFO)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -892,24 +885,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.set_event_loop(None)
     logger.info("Stopped.")
     return 0
-
-
-def _main() -> int:  # `python -m qa_bot.telegram_bot`, for use before the cli wires it in
-    parser = argparse.ArgumentParser(prog="qa-bot telegram")
-    parser.add_argument("--corpus", type=Path)
-    parser.add_argument("--index-dir", type=Path)
-    configure_parser(parser)
-    args = parser.parse_args()
-    try:
-        settings = Settings.from_env(corpus_dir=args.corpus, index_dir=args.index_dir)
-        return run(args, settings)
-    except QABotError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())
 
 
 __all__ = ["BotConfig", "build_application", "configure_parser", "run", "split_html"]
