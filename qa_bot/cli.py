@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ EXAMPLE = "how many soldiers left Damascus?"
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; domain errors become one readable line and their exit code."""
+    # As PID 1 in a container a process gets no default SIGTERM handling: make it an exit.
+    signal.signal(signal.SIGTERM, _terminate)
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(corpus_dir=getattr(args, "corpus", None),
@@ -34,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -219,6 +219,17 @@ def build_index(
 
 def save_index(index: Index, index_dir: Path) -> None:
     """Write a new version folder, then switch CURRENT to it in one atomic rename."""
+    try:
+        _write_version(index, index_dir)
+    except OSError as e:
+        raise IndexStoreError(
+            f"cannot write the index to {index_dir}: {e.strerror or e}",
+            hint=f"make {index_dir} writable (in Docker: by UID 1000, or run with --user), "
+                 "or pass --index-dir DIR",
+        ) from e
+
+
+def _write_version(index: Index, index_dir: Path) -> None:
     index_dir.mkdir(parents=True, exist_ok=True)
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     try:

@@ -138,12 +138,21 @@ def test_a_crash_while_writing_leaves_the_old_index_usable(
         raise OSError("disk full")
 
     monkeypatch.setattr(FaissVectorStore, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(IndexStoreError, match="disk full"):
         build(small_corpus, tmp_path / "idx", encoder)
     monkeypatch.undo()
     after = load_index(tmp_path / "idx")
     assert len(after.chunks) == len(before.chunks)
     assert [p.name for p in (tmp_path / "idx").glob("v-*")] == [live_folder(tmp_path / "idx").name]
+
+
+def test_unwritable_index_folder_is_a_clear_error(small_corpus: Path, tmp_path: Path,
+                                                  encoder: Encoder) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(IndexStoreError, match="cannot write the index") as caught:
+        build(small_corpus, blocker / "idx", encoder)
+    assert caught.value.hint is not None and "writable" in caught.value.hint
 
 
 def test_settings_change_rebuilds(small_corpus: Path, tmp_path: Path, encoder: Encoder) -> None:
