@@ -110,6 +110,7 @@ class Retriever:
         self._idf = _inverse_document_frequencies([self.terms(c.text) for c in index.chunks])
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         self._copies = _syndicated_copies(index)
+        self._chunk_normal = [_normal(c.text) for c in index.chunks]
         self._sentence_chunk = {r: c for c, rows in enumerate(index.chunk_sentences) for r in rows}
         self._bylines = frozenset(
             r for r, (article_id, start, _) in enumerate(index.sentences)
@@ -138,10 +139,9 @@ class Retriever:
         dense = [r for r in rows[0].tolist() if r >= 0]
         passage_sim = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
         lexical_scores = self._lexical_scores(question.text)
-        lexical = [c for c in np.argsort(-lexical_scores)[:CANDIDATES].tolist()
-                   if lexical_scores[c] > 0]
+        lexical = [c for c in _top(lexical_scores, CANDIDATES) if lexical_scores[c] > 0]
         sentence_sim = self._sentence_vectors @ question.vector
-        near_sentences = np.argsort(-sentence_sim)[: 2 * CANDIDATES].tolist()
+        near_sentences = _top(sentence_sim, 2 * CANDIDATES)
         pool = set(dense) | set(lexical) | {self._sentence_chunk[r] for r in near_sentences}
         best = {c: self._best_sentence(c, question, sentence_sim) for c in pool}
         rankings = [dense, sorted(pool, key=lambda c: -best[c].match)[:CANDIDATES], lexical]
@@ -205,7 +205,7 @@ class Retriever:
         for c in ranked:
             sentence = _normal(self.index.sentence_text(best[c].row))
             original = next((o for o in chosen if c in self._copies[o]
-                             or sentence in _normal(chunks[o].text)), None)
+                             or sentence in self._chunk_normal[o]), None)
             if original is not None:
                 also_in[original].add(chunks[c].article_id)
                 continue
@@ -214,6 +214,14 @@ class Retriever:
             if len(chosen) == k:
                 break
         return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id}))) for c in chosen]
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    """Indices of the k highest scores, best first, without sorting them all."""
+    if len(scores) > k:
+        part = np.argpartition(-scores, k)[:k]
+        return part[np.argsort(-scores[part])].tolist()
+    return np.argsort(-scores).tolist()
 
 
 def _normal(text: str) -> str:

@@ -20,7 +20,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=REPO / "seeds")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--synthetic", type=int, metavar="N",
+                        help="add N generated articles (seeded) to a copy of the corpus, for scale")
     args = parser.parse_args()
+    scratch = tempfile.TemporaryDirectory()
+    if args.synthetic:
+        args.corpus = _with_synthetic(args.corpus, args.synthetic, Path(scratch.name))
 
     started = time.perf_counter()
     from qa_bot.answer import Answerer
@@ -62,6 +67,23 @@ def main() -> None:
     print(f"warm question, {len(latencies)} asks:        p50 {statistics.median(latencies):5.1f} ms  "
           f"p95 {latencies[int(0.95 * len(latencies)) - 1]:5.1f} ms  max {latencies[-1]:5.1f} ms")
     print(f"peak resident memory:             {peak_mib:6.0f} MiB")
+
+
+def _with_synthetic(corpus: Path, n: int, scratch: Path) -> Path:
+    """A copy of the corpus plus n articles of random words: the sizes of a real corpus, no meaning."""
+    import random
+    import shutil
+
+    rng = random.Random(42)
+    vocabulary = [f"{rng.choice('bcdfghklmnprstvz')}{rng.choice('aeiou')}{rng.choice('lmnrst')}"
+                  f"{rng.choice('aeiou')}{rng.choice('bcdfgklmnprst')}" for _ in range(5000)]
+    folder = scratch / "corpus"
+    shutil.copytree(corpus, folder)
+    for i in range(n):
+        paragraphs = [" ".join(" ".join(rng.choices(vocabulary, k=rng.randint(8, 25))).capitalize() + "."
+                               for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(4, 10))]
+        (folder / f"synthetic_{i:05d}.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
+    return folder
 
 
 if __name__ == "__main__":
