@@ -64,9 +64,9 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
     }
 
 
-def error_json(question: str, message: str) -> dict[str, Any]:
-    """A JSON line for a question that could not be searched, so batch output stays aligned."""
-    return {"question": question, "answered": False, "answer": None, "passages": [], "error": message}
+def unsearched_json(question: str) -> dict[str, Any]:
+    """The documented shape for a question that could not be searched, keeping batch lines aligned."""
+    return {"question": question, "answered": False, "answer": None, "passages": []}
 
 
 def source_line(info: ArticleInfo) -> str:
@@ -115,10 +115,9 @@ def ask_once(answerer: Answerer, question: str, as_json: bool, out: TextIO) -> i
     try:
         answer = answerer.ask(question)
     except QuestionError as e:
+        print(f"error: {e}", file=sys.stderr)
         if as_json:
-            print(json.dumps(error_json(question, str(e)), ensure_ascii=False), file=out)
-        else:
-            print(f"error: {e}", file=sys.stderr)
+            print(json.dumps(unsearched_json(question), ensure_ascii=False), file=out)
         return e.exit_code
     if as_json:
         print(json.dumps(answer_to_json(answer), ensure_ascii=False), file=out)

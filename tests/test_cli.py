@@ -52,7 +52,8 @@ def test_ask_json_reads_questions_from_stdin_in_order(index_dir: str) -> None:
     assert [line["question"] for line in lines] == ["When did the Syrian revolution begin?", "",
                                                     "Who is the CEO of Apple?"]
     assert "2011" in lines[0]["answer"]
-    assert lines[1]["answered"] is False and "empty" in lines[1]["error"]
+    assert lines[1] == {"question": "", "answered": False, "answer": None, "passages": []}
+    assert "the question is empty" in run.stderr
     assert lines[2]["answered"] is False and lines[2]["answer"] is None and lines[2]["passages"]
 
 
