@@ -23,6 +23,26 @@ from qa_bot.types import Answer, ArticleInfo, Passage
 
 # A name or number the question insists on ("Iranian soldiers", "in 2011").
 _NAMED = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w'’-]+|\d[\d,.]*)")
+_HOW_MANY = re.compile(r"^\s*how many (?P<what>(?:[\w'’-]+\s+){0,3}?[\w'’-]+?)\s+"
+                       r"(?:did|do|does|are|were|is|was|have|has|had|will|would|can|could|may|might|"
+                       r"went|left|in|from|at|on|of)\b", re.IGNORECASE)
+_COUNT = re.compile(r"(?:\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+                    r"twelve|dozens?|hundreds?|thousands?|millions?|several|few)\b)"
+                    r"(?P<after>(?:\s+[\w'’,.-]+){1,4})", re.IGNORECASE)
+_HOW_MUCH = re.compile(r"^\s*how much\b", re.IGNORECASE)
+_AMOUNT = re.compile(r"[$€£¥₽]\s?\d|\d[\d,.]*\s*(?:%|per ?cent|percent)|\b(?:dollars?|euros?|pounds?|"
+                     r"roubles?|rubles?|lira|million|billion|trillion|tonnes?|tons?|barrels?)\b",
+                     re.IGNORECASE)
+_WHAT_SAID = re.compile(r"^\s*what (?:did|does|do|has|have|had) (?P<who>.+?) "
+                        r"(?:say|said|tell|told|announce|claim|report|write|think|comment)\b",
+                        re.IGNORECASE)
+_SPEECH = re.compile(r"\b(?:said|says|saying|say|told|tells|stated|states|announced|reported|reports|"
+                     r"wrote|writes|added|warned|claimed|claims|quoted|according to|urged|insisted|"
+                     r"argued|maintained|noted|stressed|confirmed|denied|promised|declared|replied|"
+                     r"commented|described|called)\b|[“\"]", re.IGNORECASE)
+# A quote of the wrong kind: "100 officials" for "how many soldiers", a number without an amount
+# for "how much", a sentence where X is not speaking for "what did X say".
+WRONG_KIND_PENALTY = 0.5
 MISSING_NAME_PENALTY = 0.5  # confidence lost when none of the question's names is in the article
 SHARED_PREFIX = 4  # "Syrian" matches "Syria", "Turkish" matches "Turkey"
 
@@ -91,7 +111,29 @@ class Answerer:
         match = SENTENCE_SIMILARITY_WEIGHT * similarity + SENTENCE_COVERAGE_WEIGHT * best.coverage
         if analysed.asks_author:
             match += best.bonus / 2
+        quote = self.index.sentence_text(best.row)
+        if not (self._counts_what_was_asked(analysed.text, quote)
+                and self._quotes_who_was_asked(analysed.text, quote)
+                and (_HOW_MUCH.match(analysed.text) is None or _AMOUNT.search(quote))):
+            penalty = max(penalty, WRONG_KIND_PENALTY)
         return max(0.0, min(1.0, match)) * (1 - penalty)
+
+    def _quotes_who_was_asked(self, question: str, sentence: str) -> bool:
+        """For "what did X say", the quote must be X speaking (or reported as speaking)."""
+        asked = _WHAT_SAID.match(question)
+        if asked is None:
+            return True
+        speaker = set(self.retriever.terms(asked["who"]))
+        return bool(speaker & set(self.retriever.terms(sentence))) and bool(_SPEECH.search(sentence))
+
+    def _counts_what_was_asked(self, question: str, sentence: str) -> bool:
+        """For "how many X", a number in the quote must count X: "400 soldiers", not "100 officials"."""
+        asked = _HOW_MANY.match(question)
+        if asked is None:
+            return True
+        counted = set(self.retriever.terms(asked["what"]))
+        following = (self.retriever.terms(m["after"]) for m in _COUNT.finditer(sentence))
+        return any(counted & set(after) for after in following)
 
     def _mentions(self, article: str, name: str) -> bool:
         known = self._article_words[article]
@@ -103,7 +145,8 @@ class Answerer:
 
     def _passage(self, candidate: Candidate) -> Passage:
         chunk = self.index.chunks[candidate.chunk]
-        _, start, end = self.index.sentences[candidate.best.row]
+        start = self.index.sentences[candidate.quote_rows[0]][1]
+        end = self.index.sentences[candidate.quote_rows[-1]][2]
         return Passage(
             text=chunk.text,
             source=self.index.articles[chunk.article_id].info,

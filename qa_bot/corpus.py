@@ -147,7 +147,12 @@ def _from_html(html: str) -> _Record:
     if not extracted:
         raise _Unusable("HTML page with no article text found")
     meta = json.loads(extracted)
-    return _record_from_fields(meta | {"outlet": meta.get("sitename"), "published": meta.get("date")})
+    # trafilatura's "source" is the page URL, not the outlet.
+    return _record_from_fields({
+        "title": meta.get("title"), "text": meta.get("text"), "author": meta.get("author"),
+        "outlet": meta.get("sitename") or meta.get("hostname"), "published": meta.get("date"),
+        "url": meta.get("source"),
+    })
 
 
 def _from_json(text: str, jsonl: bool) -> list[_Record]:

@@ -25,6 +25,7 @@ SENTENCE_SIMILARITY_WEIGHT = 0.6  # a sentence's score: cosine and the question 
 SENTENCE_COVERAGE_WEIGHT = 0.4
 ANSWER_TYPE_BONUS = 0.1  # measured on the dev and extra question sets (see README)
 PHRASE_BONUS = 0.2
+QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
 SYNDICATION_SHINGLE = 5  # words per shingle when comparing passages across articles
 SYNDICATION_OVERLAP = 0.6  # share of the shorter passage's shingles that makes it a copy
@@ -46,7 +47,8 @@ _DATE = re.compile(r"\b(?:\d{4}|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|
 _ASKS_NUMBER = re.compile(r"^\s*how (?:many|much|long|old|far|big|large)\b", re.IGNORECASE)
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^\s*when\b|\bwhat (?:year|date|day|month)\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which|in which) (?:year|date|day|month)\b", re.IGNORECASE)
+_ASKS_NAME = re.compile(r"^\s*(?:who|whom|which)\b", re.IGNORECASE)
 
 
 def words(text: str) -> list[str]:
@@ -89,6 +91,7 @@ class Candidate:
     score: float  # fused score, the best about 1
     passage_similarity: float
     best: ScoredSentence
+    quote_rows: tuple[int, ...]  # the best sentence, and a neighbour that scores nearly as well
     also_in: tuple[str, ...]  # ids of other articles carrying the same passage
 
 
@@ -125,7 +128,7 @@ class Retriever:
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
         pattern = _NUMBER if _ASKS_NUMBER.search(text) else _DATE if _ASKS_DATE.search(text) \
-            else None
+            else _new_name_pattern(text) if _ASKS_NAME.search(text) else None
         return Question(text, vector, tuple(self.terms(text)), _phrases(text), pattern,
                         bool(_ASKS_AUTHOR.search(text)))
 
@@ -153,7 +156,8 @@ class Retriever:
         final = {c: s / top + best[c].bonus for c, s in fused.items()}
         ranked = sorted(final, key=lambda c: -final[c])
         return [
-            Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c], also_in)
+            Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
+                      self._quote_rows(c, question, sentence_sim, best[c]), also_in)
             for c, also_in in self._without_copies(ranked, best, k)
         ]
 
@@ -164,6 +168,31 @@ class Retriever:
             for row in self.index.chunk_sentences[chunk]
         ]
         return max(scored, key=lambda s: s.match + s.bonus)
+
+    def _quote_rows(self, chunk: int, question: Question, similarity: np.ndarray,
+                    best: ScoredSentence) -> tuple[int, ...]:
+        """The best sentence, joined by the better of its neighbours in the same paragraph when
+        that one scores nearly as well: the fact asked for often sits next to the sentence that
+        restates the question ("... reopened its embassy. Burhan Koroglu ... was named")."""
+        if question.asks_author:
+            return (best.row,)
+        rows = self.index.chunk_sentences[chunk]
+        at = rows.index(best.row)
+        neighbours = [rows[i] for i in (at - 1, at + 1)
+                      if 0 <= i < len(rows) and self._same_paragraph(rows[i], best.row)]
+        if not neighbours:
+            return (best.row,)
+        scored = [ScoredSentence(r, float(similarity[r]), self._coverage(question, r),
+                                 self._bonus(question, r)) for r in neighbours]
+        runner_up = max(scored, key=lambda s: s.match + s.bonus)
+        if runner_up.match + runner_up.bonus < QUOTE_NEIGHBOUR_RATIO * (best.match + best.bonus):
+            return (best.row,)
+        return tuple(sorted((best.row, runner_up.row)))
+
+    def _same_paragraph(self, a: int, b: int) -> bool:
+        article, start, end = self.index.sentences[min(a, b)]
+        _, next_start, _ = self.index.sentences[max(a, b)]
+        return "\n" not in self.index.articles[article].text[start:next_start]
 
     def _coverage(self, question: Question, row: int) -> float:
         if not question.terms:
@@ -214,6 +243,14 @@ class Retriever:
             if len(chosen) == k:
                 break
         return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id}))) for c in chosen]
+
+
+def _new_name_pattern(question: str) -> re.Pattern[str]:
+    """For "who"/"which" questions: a capitalised word, not first in its sentence, that the
+    question does not already use — the name that answers it."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    known = "|".join(re.escape(w) for w in sorted(asked, key=len, reverse=True)) or "(?!)"
+    return re.compile(rf"(?<=\w[ ,(])(?!(?i:{known})\b)[A-Z][\w'’-]+")
 
 
 def _top(scores: np.ndarray, k: int) -> list[int]:

@@ -43,3 +43,10 @@ def corpus_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "corpus"
     shutil.copytree(SEEDS, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def corpus2_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Answerer:
+    """An Answerer over tests/data/corpus2: articles and page furniture the tuning never saw."""
+    settings = Settings(corpus_dir=DATA / "corpus2", index_dir=tmp_path_factory.mktemp("corpus2-index"))
+    return Answerer.open(settings, encoder=encoder)

@@ -26,6 +26,38 @@ def test_extra_questions_hold_up(answerer: Answerer) -> None:
     assert m["abstention"] >= 0.75 and m["false_abstention"] <= 0.05
 
 
+def test_held_out_questions_on_the_seeds(answerer: Answerer) -> None:
+    """25 questions written by someone who had not seen the code; a regression guard, not a bar."""
+    m = evaluate(answerer, read_questions(DATA / "seeds_holdout_questions.jsonl")).metrics()
+    assert m["hit@3"] >= 0.80 and m["abstention"] >= 0.85 and m["false_abstention"] <= 0.12
+
+
+def test_unseen_corpus_with_other_page_furniture(corpus2_answerer: Answerer) -> None:
+    """Eight synthetic articles in .txt, .html and .jsonl with cookie banners, paywalls, captions."""
+    report = evaluate(corpus2_answerer, read_questions(DATA / "corpus2_questions.jsonl"))
+    m = report.metrics()
+    assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
+    assert m["abstention"] >= 0.75 and m["false_abstention"] <= 0.05, report.misses
+
+
+@pytest.mark.parametrize(("question", "quoted"), [
+    ("How many Iranian soldiers left Syria?", False),  # a number, but of Russian officials
+    ("What did Erdogan say about Assad's downfall?", False),  # named, but not speaking
+    ("How many soldiers left Damascus?", True),
+    ("What did the Russian embassy staff member tell TASS?", True),
+])
+def test_quotes_of_the_wrong_kind_are_not_answers(answerer: Answerer, question: str, quoted: bool) -> None:
+    assert answerer.ask(question).answered is quoted
+
+
+def test_the_neighbouring_sentence_joins_the_quote_when_it_holds_the_answer(
+    corpus2_answerer: Answerer,
+) -> None:
+    answer = corpus2_answerer.ask("Who is Turkey's top diplomat at its reopened mission in Damascus?")
+    assert answer.quote is not None and "Burhan Koroglu" in answer.quote
+    assert answer.quote in answer.passages[0].text
+
+
 def test_damascus_question_quotes_the_sentence_and_names_the_syndicated_copy(
     answerer: Answerer,
 ) -> None:

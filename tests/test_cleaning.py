@@ -102,3 +102,29 @@ def test_a_syndicated_paragraph_is_not_furniture() -> None:
     shared = "Russia withdrew at least 400 soldiers from the Damascus region after negotiations."
     furniture = repeated_lines([shared, shared])
     assert clean(shared, furniture).text == shared
+
+
+CORPUS2 = Path(__file__).resolve().parent / "data" / "corpus2"
+
+
+def test_other_sites_furniture_is_removed() -> None:
+    """Cookie banners, menus, captions, paywalls, share and comment lines, related links."""
+    texts = [clean(p.read_text(encoding="utf-8")).text for p in sorted(CORPUS2.glob("*.txt"))]
+    for furniture in ("We value your privacy", "Accept all", "Skip to main content", "(Photo:",
+                      "Share on Facebook", "Advertisement", "Read more:", "Tags:", "Winter escape",
+                      "in your inbox", "free articles", "Cancel anytime", "Show comments",
+                      "Donate from", "Trending now", "Bitcoin slips", "Home > World",
+                      "Listen to this article", "min read", "Updated 3 hours ago"):
+        assert not any(furniture in t for t in texts), furniture
+
+
+def test_other_sites_metadata_and_credits() -> None:
+    turkey = clean((CORPUS2 / "100_bc9e3b7ed98d1605.txt").read_text(encoding="utf-8"))
+    assert turkey.title == "Turkey emerges as main power broker in Syria after Assad's fall"
+    assert (turkey.author, turkey.published) == ("Selin Arslan", "2024-12-17")
+    wire = clean((CORPUS2 / "104_dae243eb5a5972c3.txt").read_text(encoding="utf-8"))
+    assert wire.title == "Russian warships wait off Syrian coast as Moscow bargains over Tartus base"
+    assert "Reporting by Pavel Sokolov in Moscow and Tarek Mansour in Damascus" in wire.text
+    assert wire.text.count("Satellite images taken by Maxar") == 1  # a page that repeats its body
+    question_title = clean((CORPUS2 / "106_174cc1d4c83d70cb.txt").read_text(encoding="utf-8"))
+    assert question_title.title == "Tartus and Hmeimim: can Russia keep its foothold in Syria?"
