@@ -44,10 +44,11 @@ _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|
 _DATE = re.compile(r"\b(?:\d{4}|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?|"
                    r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|yesterday|today|tomorrow|"
                    r"(?:last|this|next) (?:week|month|year|weekend))\b")
-_ASKS_NUMBER = re.compile(r"^\s*how (?:many|much|long|old|far|big|large)\b", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(r"^\s*(?:\w+\s+)?how (?:many|much|long|old|far|big|large)\b", re.IGNORECASE)
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^\s*when\b|\b(?:what|which|in which) (?:year|date|day|month)\b", re.IGNORECASE)
+_ASKS_DATE = re.compile(r"^\s*(?:since |until |till )?when\b|"
+                        r"\b(?:what|which|in which) (?:year|date|day|month)\b", re.IGNORECASE)
 _ASKS_NAME = re.compile(r"^\s*(?:who|whom|which)\b", re.IGNORECASE)
 
 
