@@ -164,7 +164,8 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     answer = answerer.ask(probe)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    found = {p.source.id for p in answer.passages[:3]} | {a.id for p in answer.passages[:3] for a in p.also_in}
+    top = answer.passages[:3]
+    found = {p.source.id for p in top} | {a.id for p in top for a in p.also_in}
     if article.info.id not in found:
         _say(f"unhealthy: a probe sentence of {article.info.id} did not find its own article")
         return 1
