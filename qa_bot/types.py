@@ -16,11 +16,6 @@ class ArticleInfo:
     published: str | None  # ISO date, "2024-12-16"
     url: str | None = None
 
-    def label(self) -> str:
-        """A one-line source label: title, outlet, date (whatever is known), else the file name."""
-        parts = [p for p in (self.title, self.outlet, self.published) if p]
-        return " — ".join(parts) if parts else self.id
-
 
 @dataclass(frozen=True)
 class Passage:
