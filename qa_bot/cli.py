@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,8 +118,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.top_k is not None:
         if args.top_k < 1:
             raise QABotError("--top-k must be at least 1")
-        settings = Settings.from_env(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir,
-                                     top_k=args.top_k)
+        settings = replace(settings, top_k=args.top_k)
     question = " ".join(args.question)
     if args.question and not question.strip():
         _say(f'error: the question is empty. Try: qa-bot ask "{EXAMPLE}"')

@@ -63,7 +63,7 @@ class Question:
 
     text: str
     vector: np.ndarray
-    terms: tuple[str, ...]  # stemmed content words
+    term_weights: dict[str, float]  # stemmed content words and their IDF (unknown words weigh most)
     phrases: frozenset[tuple[str, str]]  # adjacent word pairs that are not both function words
     answer_pattern: re.Pattern[str] | None  # what an answer must contain, when the question says
     asks_author: bool
@@ -130,7 +130,8 @@ class Retriever:
         """Analyse a question once for all the rankers."""
         pattern = _NUMBER if _ASKS_NUMBER.search(text) else _DATE if _ASKS_DATE.search(text) \
             else _new_name_pattern(text) if _ASKS_NAME.search(text) else None
-        return Question(text, vector, tuple(self.terms(text)), _phrases(text), pattern,
+        weights = {t: self._idf.get(t, self._unknown_idf) for t in self.terms(text)}
+        return Question(text, vector, weights, _phrases(text), pattern,
                         bool(_ASKS_AUTHOR.search(text)))
 
     def search(self, question: Question, k: int) -> list[Candidate]:
@@ -196,9 +197,9 @@ class Retriever:
         return "\n" not in self.index.articles[article].text[start:next_start]
 
     def _coverage(self, question: Question, row: int) -> float:
-        if not question.terms:
+        weights = question.term_weights
+        if not weights:
             return 0.0
-        weights = {t: self._idf.get(t, self._unknown_idf) for t in set(question.terms)}
         present = self._sentence_terms[row]
         return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
 
