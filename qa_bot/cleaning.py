@@ -15,44 +15,116 @@ from dataclasses import dataclass
 
 from qa_bot.sentences import split_sentences
 
-CLEANER_VERSION = 2
+CLEANER_VERSION = 3
 
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●*\-–→▸►›»]|\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 _TERMINAL = re.compile(r"[.!?…:\"'”’)]\s*$")
 _TRAILING_SEPARATOR = re.compile(r"\s[-–—|»›>/]\s*$|[»›]\s*$")
-_MENU_SEPARATOR = re.compile(r"\s+[|·•>/]\s+|\s{3,}|\s*\]\s*\[\s*")
-_PAGER = re.compile(
-    r"^(?:PREV|NEXT|PREVIOUS|Previous (?:article|post|story)|Next (?:article|post|story)|"
-    r"Read (?:more|next|also)|See also|Related(?: articles| stories| content)?|Tags?\s*:|Topics\s*:|"
-    r"Share(?: this| on)?|Advertisement|ADVERTISEMENT|Sponsored|Promoted|Browse By|Menu|Home|Search|"
-    r"Skip to|Jump to|Listen to (?:this|the) (?:article|story)|Reading time|Trending|Most (?:read|popular)|"
-    r"LIVE\b|BREAKING\b|Watch\s*:|Never miss|Show comments|Comments?\b)", re.IGNORECASE)
-_DATELINE = re.compile(r"^(?:Published|Updated|Last updated|Posted|First published)\b|"
-                       r"\b\d+\s*min(?:ute)?s? read\b|\b\d+ comments?\b", re.IGNORECASE)
-_CAPTION = re.compile(r"\((?:Photos?|Image|Picture|Photograph|Credit|Foto)\s*(?::|by)[^)]*\)\s*$|"
-                      r"\b(?:Getty Images|AFP via Getty|Photo\s*:\s*\S+/\S+)", re.IGNORECASE)
+_MENU_SEPARATOR = re.compile(r"\s+[|·•>/»›▸→]\s+|\s{2,}|\s*\]\s*\[\s*")
+_BREADCRUMB_SEPARATOR = re.compile(r"\s+[>/»›▸→]\s+")
+# Page chrome named by a whole line: navigation, pagers, section labels, share buttons, counters.
+_NAVIGATION = re.compile(
+    r"^(?:home(?:page)?|menu|search|sections?|skip to (?:the )?(?:main )?(?:content|navigation|footer)|"
+    r"jump to \w+|back to top|sign in|log ?in|log out|register|subscribe(?: now)?|print|e-?mail|"
+    r"share(?: (?:this|the) (?:article|story|page))?|(?:share|post|tweet|send|pin) (?:on|via|to|by) [\w ]+|"
+    r"copy link|next|previous|prev|more|advertisement|advertising|sponsored(?: content)?|promoted|"
+    r"trending(?: now)?|most (?:read|popular|viewed|shared)|related(?: articles| stories| content| topics)?|"
+    r"read (?:more|next|also)|see (?:more|also)|show (?:more|comments)|load more|comments?|view comments|"
+    r"listen to (?:this|the) (?:article|story)|watch|live|breaking(?: news)?|top stories|"
+    r"latest(?: news)?|you (?:may|might) also like|recommended(?: for you)?|more from [\w&' ]{1,40}|"
+    r"don'?t miss|in case you missed it|editor'?s picks?|popular|tags?|topics?|about the author|"
+    r"page \d+ of \d+|\d+(?:[.,]\d+)?k? (?:shares|comments|views|likes)|comments? \(\d+\)|"
+    r"\(\d+\) comments?|\d+ min(?:ute)?s? read|more on this (?:story|topic)|"
+    r"(?:image|photo|picture|slide) \d+ of \d+|"
+    r"(?:(?:facebook|twitter|x|whatsapp|e-?mail|linkedin|reddit|telegram|pinterest|instagram|"
+    r"youtube|tiktok|flipboard|messenger|copy link|print|share)\W*){2,}|"
+    r"(?:(?:\d+|…|\.\.\.|next|prev(?:ious)?|first|last|page|of|[«»‹›<>|])\s*){2,})\s*[:»›>|.\-–—▾]*\s*$",
+    re.IGNORECASE,
+)
+# "Most read: Council votes to extend tram line": a label, a colon, another story's headline.
+_LABELLED = re.compile(r"^(?P<label>[A-Z][\w'’&]*(?: [\w'’&]+){0,4})\s*:\s+(?P<rest>\S.*)$")
+_TEASER_LABEL = re.compile(
+    r"^(?:read (?:more|also|next)|see also|related(?: stories| articles)?|also|more|now|next|"
+    r"popular|most (?:read|popular|viewed|shared)|editor'?s picks?|in case you missed it|trending|"
+    r"watch|listen|live|breaking|latest|top stor(?:y|ies)|recommended|don'?t miss|opinion|analysis|"
+    r"explainer|video|podcast|gallery|in pictures|photos?|photograph|pictures?|images?|credits?|illustration|"
+    r"markets live|also read|further reading|sponsored|advertisement)$",
+    re.IGNORECASE,
+)
+_CREDIT_LABEL = re.compile(r"^(?:photos?|photograph|pictures?|images?|credits?|illustration)$", re.IGNORECASE)
+_DATELINE = re.compile(
+    r"^(?:published|updated|last (?:updated|modified)|posted|first published|modified)\b\s*(?:on|at|:)?\s*"
+    r"(?:\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\w+day\b|yesterday|today|by\b)|"
+    r"\b(?:updated|published|posted) \d+ (?:seconds?|minutes?|mins?|hours?|days?) ago\b",
+    re.IGNORECASE,
+)
+# A credit at the end of a line makes it a caption: "(Photo: Reuters/Deniz Tekin)", "Photograph: X/AP".
+_CAPTION = re.compile(
+    r"\((?=[^()]*(?:/|:|\bby\b|\bvia\b))[^()]*\b(?:photos?|image|picture|photograph|credit|foto|getty|"
+    r"reuters|afp|ap|epa|shutterstock|file)\b[^()]*\)\s*$|"
+    r"\b(?:photos?|photograph|image|picture|credit|illustration)s?\s*(?::|by)\s*[^.!?]{1,80}$|"
+    r"/(?:getty images|afp|reuters|ap|epa|shutterstock)\)?\s*$|"
+    r"(?-i:\b(?:REUTERS|AFP|AP|EPA|Getty Images|AP Photo)/[A-Z]|"
+    r"\.\s+[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)+ for (?:[Tt]he )?[A-Z][\w ]+$)",
+    re.IGNORECASE,
+)
 _CREDIT = re.compile(r"^(?:(?:Additional |With )?reporting by|Writing by|Written by|Editing by|"
                      r"Compiled by)\b|\bcontributed (?:reporting|to this report)\b", re.IGNORECASE)
-_COPYRIGHT = re.compile(
-    r"©|\(c\)\s*\d{4}|\bcopyright\s+(?:\d{4}|\(c\))|all rights reserved|unauthori[sz]ed (?:use|reproduction)|"
-    r"without (?:the )?(?:express|prior) (?:and )?(?:written )?permission",
-    re.IGNORECASE,
-)
-_PROMO = re.compile(
+_COPYRIGHT = re.compile(r"©|\(c\)\s*\d{4}|^copyright\b\s*(?:\d{4}|\(c\)|©)", re.IGNORECASE)
+# The sentences of a rights notice: "All rights reserved.", "may not be published ... without".
+_NOTICE = re.compile(
+    r"^all rights reserved\b|\bmay (?:not )?be (?:re)?(?:published|produced|printed|distributed|broadcast|"
+    r"rewritten|copied|used)\b.*\b(?:without|provided|unless)\b|\b(?:reproduction|duplication|use)\b.*\bwithout\b.*\bpermission\b.*"
+    r"\bprohibited\b|\bunauthori[sz]ed (?:use|reproduction)\b|\bcan be republished\b", re.IGNORECASE)
+# What page chrome talks about; a prose sentence holding it is kept unless it addresses the reader.
+_CHROME_WORDS = re.compile(
     r"\bnewsletters?\b|\bsubscri(?:be|ption|bers? only)\b|\bsign[ -]up\b|\bclick here\b|"
-    r"\bfollow (?:us|him|her|them|me) on\b|\blike us on\b|\bturn on notifications\b|"
-    r"\bjoin (?:the )?(?:over |more than )?[\d.,]+\s*(?:million|thousand|k)?\s*(?:fans|followers|readers)|"
+    r"\bturn on notifications\b|"
     r"\bbecome (?:our|a) (?:patron|member|subscriber|supporter)\b|\bsupport (?:us|our journalism)\b|"
-    r"\bsupport (?:independent|quality) journalism\b|\bdonate\b|\bfunded by (?:its|our) readers\b|"
-    r"\bpowered by\b|^view on \w+|\bdownload (?:our|the) app\b|\bunblock\b|"
+    r"\bsupport (?:\w+ )?journalism\b|\bdonat(?:e|ions?)\b|\bfunded by (?:its|our) readers\b|"
+    r"\bpowered by\b|\bview on \w+|\bdownload (?:our|the)\b[^.]{0,30}\bapp\b|\bunblock\b|\bad ?blocker\b|"
     r"\bcookies?\b|\bconsent\b|\bprivacy (?:settings|policy|preferences)\b|\bwe value your privacy\b|"
-    r"\baccept all\b|\bmanage preferences\b|\bin your inbox\b|\bfree articles?\b|"
-    r"\bunlimited (?:digital )?access\b|\bcancel any ?time\b|\b(?:try|first) \d+ (?:weeks?|months?) for\b|"
-    r"\bbook (?:now|today|before)\b|\bshop now\b|\bbuy now\b|\border now\b|\blimited offer\b|"
-    r"\bfans of\b.*\bon (?:FB|Facebook|Twitter|X|Instagram)\b",
+    r"\baccept all\b|\breject all\b|\bmanage (?:preferences|options|cookies)\b|\bin your inbox\b|"
+    r"\bfree articles?\b|\barticles? (?:left|remaining)\b|\bunlimited (?:digital )?access\b|"
+    r"\bcancel any ?time\b|\b(?:try|first) \d+ (?:weeks?|months?) for\b|\bbook (?:now|today|before)\b|"
+    r"\bshop now\b|\bbuy now\b|\border now\b|\blimited offer\b|\btickets? (?:are )?on sale\b|"
+    r"\bbet responsibly\b|\b18\+|\bt&cs\b|\bterms and conditions apply\b|\bfans of\b.*\bon (?:FB|Facebook)\b|"
+    r"\b\d+ min(?:ute)?s? read\b|\blisten to (?:this|the) (?:article|story)\b|\bshow comments\b|"
+    r"\b\d+ comments\b|\breading time\b|\bcomments are closed\b|\bjavascript\b|\bpersonal information\b|"
+    r"\bdo not sell\b|\blog ?in\b|\bsign in\b|\byour email\b|\bemail address\b|\bsubscri(?:bing|ber)\b|"
+    r"\bapp store\b|\bgoogle play\b|\badvertisement\b|\bcontinue reading\b|\bcontinues below\b|"
+    r"\bscroll to continue\b|\bpaid (?:post|content|partnership)\b|\bsponsored by\b|\blicensing rights\b|"
+    r"\bopens? (?:in )?(?:a )?new (?:tab|window)\b|\bsee here\b|\bfull ?screen\b|\baffiliate\b|"
+    r"\breader-supported\b|\bmake a (?:gift|donation)\b|\btax-deductible\b|"
+    r"\bcreative commons\b",
     re.IGNORECASE,
 )
+# A site promoting itself on social networks.
+_PROMOTION = re.compile(
+    r"\bfollow\b[^.]{0,40}\bon (?:google|facebook|fb|twitter|x|instagram|tiktok|youtube|linkedin|threads|"
+    r"bluesky|telegram|whatsapp)\b|\blike us on\b|"
+    r"\bjoin (?:the )?(?:over |more than )?[\d.,]+\s*(?:million|thousand|k)?\s*(?:fans|followers|readers)",
+    re.IGNORECASE)
+_READER = re.compile(r"\b(?:[Yy]ou|[Yy]our|[Ww]e|[Oo]ur|us)\b")
+_CALL_TO_ACTION = re.compile(
+    r"^(?:subscribe|sign|click|tap|follow|join|download|get|donate|support|book|shop|buy|order|register|"
+    r"log|listen|watch|read|try|start|enter|share|like|visit|discover|learn|find|become|help|bet|"
+    r"don't|never|stay|make|give|see|reach|email|contact|call|please)\b", re.IGNORECASE)
+_ATTRIBUTION = re.compile(r"\b(?:said|says|told|tells|heard|according to|ruled|argued|alleged|"
+                          r"reported|claimed|wrote|announced|urged|added|warned|insisted|stated|"
+                          r"explained|noted|confirmed)\b", re.IGNORECASE)
+# Contact details: an e-mail address, an @handle, a phone number.
+_CONTACT = re.compile(r"\S+@\S+\.\w+|(?:^|\s)@\w{2,}|\b\d{3}[-. ]\d{4}\b")
+# The page speaking of itself: "this article", "this site".
+_SELF = re.compile(r"\b[Tt]his (?:\w+ )?(?:newsletter|site|website|page|article|story|email|app|podcast)\b")
+# An author's bio: "Jane Doe is our Paris correspondent", "John Mensah covers courts for the Ledger".
+_BIO = re.compile(r"^[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+){1,3} (?:is|was|covers|writes|reports|has covered)\b"
+                  r"[^.]{0,80}\b(?:correspondent|reporter|writer|editor|journalist|columnist|"
+                  r"photographer|producer|covers|contributor|freelance)\b")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|‘[^’]*’")
+_PAGER = re.compile(r"^(?:PREV|NEXT|PREVIOUS)\b")  # capitals: "NEXT Storm season", not "Next week"
+_MARKUP = re.compile(r"^!?\[[^\]]*\]\([^)]*\)\s*$|^https?://\S+$|^www\.\S+$")
 _NAME = r"[A-Z][\w'’.-]+(?:\s+(?:[A-Z][\w'’.-]+|al-\w+|de|van|von|bin|ibn)){1,3}"
 _BYLINE = re.compile(rf"^(?:By\s+)?(?P<author>{_NAME})\s*[—–|,-]\s*(?P<date>.*\d{{4}}.*)$")
 _BY_LINE = re.compile(rf"^(?:By\s+(?P<author>{_NAME})(?:\s*(?:,|\bin\b|\||—|–)\s*.*)?|"
@@ -61,6 +133,9 @@ _CREDIT_AUTHOR = re.compile(rf"^(?:Additional |With )?[Rr]eporting by (?P<author
 _DATE_DMY = re.compile(r"\b(\d{1,2})\s+([A-Z][a-z]{2,8})\.?,?\s+(\d{4})\b")
 _DATE_MDY = re.compile(r"\b([A-Z][a-z]{2,8})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_DATE_WORDS = frozenset(
+    "mon tue tues wed thu thur thurs fri sat sun monday tuesday wednesday thursday friday saturday sunday "
+    "am pm at on updated published posted ago hours hour mins minutes last first modified".split())
 _MONTHS = {m[:3]: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(),
     start=1)}
@@ -74,8 +149,10 @@ HEAD_LINES = 20  # metadata (dates, bylines) is looked for this far into the raw
 MIN_BODY_WORDS = 12
 MIN_HEADING_WORDS = 4
 MIN_TITLE_WORDS = 6  # a site banner or section label is shorter than a headline
-MAX_CHROME_SENTENCE_WORDS = 25
+MIN_SHARED_TITLE_WORDS = 2  # a headline shares this many words with the first paragraphs
+MAX_CHROME_SENTENCE_WORDS = 40
 MAX_REPEATED_LINE_WORDS = 10
+MAX_SHORT_SENTENCE_WORDS = 6  # "Bet responsibly." "Updated 3 hours ago." chrome needs no address
 
 
 @dataclass(frozen=True)
@@ -90,39 +167,58 @@ class CleanArticle:
 
 
 def repeated_lines(raw_texts: Iterable[str]) -> frozenset[str]:
-    """Short lines found in two or more files: a site's furniture, not a syndicated story."""
+    """Short non-sentence lines found in two or more files: a site's furniture. A sentence two
+    files share is syndicated text, kept in both and folded into one result at question time."""
     counts: Counter[str] = Counter()
     for raw in raw_texts:
-        counts.update({_key(line) for line in raw.splitlines() if _is_short(line)})
+        counts.update({_key(line) for line in raw.splitlines()
+                       if _is_short(line) and not _TERMINAL.search(line)})
     return frozenset(key for key, n in counts.items() if n >= 2 and key)
 
 
-def clean(raw: str, furniture: frozenset[str] = frozenset()) -> CleanArticle:
-    """Select the article's own paragraphs from scraped text and read its metadata."""
+def clean(raw: str, furniture: frozenset[str] = frozenset(),
+          headlines: frozenset[str] = frozenset()) -> CleanArticle:
+    """Select the article's own paragraphs from scraped text and read its metadata.
+
+    `furniture` holds the keys of lines repeated across files; `headlines` the keys of the corpus's
+    headlines, so a teaser naming another article inside this one goes too.
+    """
     raw_lines = [_BULLET.sub("", line).strip() for line in raw.replace("\r\n", "\n").splitlines()]
     lines = ["" if _is_furniture(line, furniture) else _drop_chrome_sentences(line)
              for line in raw_lines]
-    body = [i for i, line in enumerate(lines) if _is_body(line)]
+    body = [i for i, line in enumerate(lines) if _is_body(line) and not _BIO.match(line)]
     first_body, last_body = (body[0], body[-1]) if body else (len(lines), -1)
+    # Below the last paragraph, a line about the author is the page's, not the article's.
+    lines = ["" if i > last_body and _BIO.match(line) else line for i, line in enumerate(lines)]
 
     kept: list[tuple[int, str]] = []
     seen: set[str] = set()
     for i, line in enumerate(lines):
         if not line or _is_furniture(line, furniture) or _key(line) in seen:
             continue
-        if i > first_body and _is_link(line) and (i > last_body or _in_link_list(lines, i)):
+        # Inside the body a line that is no sentence next to another, or behind a "Label:", is a
+        # teaser for another story; past the last paragraph every such line is.
+        if i > first_body and _is_link(line) and (
+                i > last_body or _in_link_list(lines, i) or _LABELLED.match(line)):
             continue
         seen.add(_key(line))
         kept.append((i, line))
 
     headings = [(i, line) for i, line in kept if i < first_body and _is_heading(line)]
-    title_at, title = next(((i, h) for i, h in headings if len(_key(h).split()) >= MIN_TITLE_WORDS),
-                           headings[0] if headings else (-1, None))
-    # Above the headline sit site banners and section labels, not the article.
-    kept = [(i, line) for i, line in kept if i >= title_at]
+    lead = {w for i in body[:3] for w in _key(lines[i]).split() if len(w) > 3}
+    # The headline is the first long heading that speaks of what the article says (a site's
+    # tagline does not), else the first long heading, else the first heading.
+    long_headings = [(i, h) for i, h in headings if len(_key(h).split()) >= MIN_TITLE_WORDS]
+    title_at, title = next(
+        ((i, h) for i, h in long_headings if len(lead & set(_key(h).split())) >= MIN_SHARED_TITLE_WORDS),
+        long_headings[0] if long_headings else headings[0] if headings else (-1, None))
+    # Above the headline sit site banners and section labels, not the article; below it, a line
+    # that is another article's headline is a teaser for that article.
+    kept = [(i, line) for i, line in kept
+            if i == title_at or (i > title_at and _headline_key(line) not in headlines)]
     head = raw_lines[:HEAD_LINES]
     author, published = _find_byline(head, [line for _, line in kept])
-    outlet = _find_outlet(raw, lines, title)
+    outlet = _find_outlet(raw, raw_lines, title)
     if title is not None and (suffix := _TITLE_SUFFIX.search(title)) is not None:
         title = title[: suffix.start()].strip()
     if published is None:
@@ -130,6 +226,18 @@ def clean(raw: str, furniture: frozenset[str] = frozenset()) -> CleanArticle:
     if published is None:
         published = _find_date(" ".join(line for _, line in kept[:3]))
     return CleanArticle("\n\n".join(line for _, line in kept), title, outlet, author, published)
+
+
+def headline_key(title: str | None) -> str:
+    """How a headline is compared with the lines of other articles."""
+    return _key(_TITLE_SUFFIX.sub("", title)) if title else ""
+
+
+def _headline_key(line: str) -> str:
+    """A line's key without a leading "Label:", as teasers quote headlines."""
+    if (m := _LABELLED.match(line)) is not None:
+        line = m["rest"]
+    return _key(line)
 
 
 def _words(line: str) -> int:
@@ -164,42 +272,88 @@ def _in_link_list(lines: list[str], i: int) -> bool:
 
 
 def _is_furniture(line: str, furniture: frozenset[str]) -> bool:
+    """Chrome recognised by the shape of the whole line; prose sentences are judged one by one."""
     if not line or _CREDIT.search(line):
         return False
-    if not _LETTER.search(line) or _TRAILING_SEPARATOR.search(line) or _PAGER.match(line):
+    sentence = bool(_TERMINAL.search(line)) and not line.endswith(":")
+    prose = sentence or len(split_sentences(line)) > 1
+    if not _LETTER.search(line) or _TRAILING_SEPARATOR.search(line) or _MARKUP.match(line):
         return True
-    if _COPYRIGHT.search(line) or _CAPTION.search(line) or _is_menu(line):
+    if _NAVIGATION.match(line) or _PAGER.match(line) or _is_menu(line) or _CAPTION.search(line):
         return True
-    if _DATELINE.search(line) and _words(line) <= MIN_BODY_WORDS:
+    if _is_teaser(line) or _is_date_line(line):
+        return True
+    if not prose and _words(line) <= MAX_CHROME_SENTENCE_WORDS and (
+            _CHROME_WORDS.search(line) or _COPYRIGHT.search(line) or _CONTACT.search(line)):
+        return True
+    if _DATELINE.search(line) and (not sentence or _words(line) <= MAX_SHORT_SENTENCE_WORDS):
         return True
     if _is_short(line) and _key(line) in furniture and not _BYLINE.match(line):
         return True
     # A short line that is no sentence: a section label, a menu entry, a country tag.
-    return _words(line) < MIN_HEADING_WORDS and not _TERMINAL.search(line) and not _BYLINE.match(line)
+    return _words(line) < MIN_HEADING_WORDS and not sentence and not _BYLINE.match(line)
+
+
+def _is_teaser(line: str) -> bool:
+    """"Most read: Council votes to extend tram line": a teaser label before a headline."""
+    m = _LABELLED.match(line)
+    if m is None or not _TEASER_LABEL.match(m["label"]) or _words(line) > MAX_CHROME_SENTENCE_WORDS:
+        return False
+    rest = m["rest"]
+    if _CREDIT_LABEL.match(m["label"]) is not None or not _TERMINAL.search(rest):
+        return True
+    return rest.endswith("?") and rest[:1].isupper()  # "Related: Why are rents rising?"
+
+
+def _is_date_line(line: str) -> bool:
+    """A line of nothing but dates, times and zones: "Sun 14 Apr 2024 18.59 BST"."""
+    tokens = re.findall(r"[^\W\d_]+", line)
+    return bool(_DATE_DMY.search(line) or _DATE_MDY.search(line) or _DATE_ISO.search(line)) and all(
+        t.lower()[:3] in _MONTHS or t.lower() in _DATE_WORDS or (t.isupper() and len(t) <= 4)
+        for t in tokens)
 
 
 def _is_menu(line: str) -> bool:
-    """Three or more short items in a row: "Home > World", "Accept | Reject | Settings"."""
+    """Short items in a row: "Home | World | Sport", "Accept | Reject | Settings", "News › UK"."""
     items = [item for item in _MENU_SEPARATOR.split(line) if item.strip()]
-    return len(items) >= 3 and all(_words(item) <= 4 for item in items)
+    if len(items) >= 3 and all(_words(item) <= 4 for item in items):
+        return True
+    crumbs = [item for item in _BREADCRUMB_SEPARATOR.split(line) if item.strip()]
+    return len(crumbs) >= 2 and all(_words(item) <= 4 for item in crumbs)
 
 
-def _is_chrome(sentence: str) -> bool:
-    return _words(sentence) <= MAX_CHROME_SENTENCE_WORDS and bool(
-        _PROMO.search(sentence) or _COPYRIGHT.search(sentence)
-    )
+def _chrome_kind(sentence: str) -> str | None:
+    """"strong" for a sentence of page chrome on its own terms: a rights notice, contact details,
+    the page speaking of itself, chrome talk addressed to the reader ("Sign up for our newsletter");
+    "weak" for chrome words in a call to action or a few words ("Bet responsibly."), which count
+    only when the whole line is chrome. Reported speech is news, never chrome."""
+    if _words(sentence) > MAX_CHROME_SENTENCE_WORDS or _ATTRIBUTION.search(sentence):
+        return None
+    unquoted = _QUOTED.sub("", sentence)
+    if _COPYRIGHT.search(unquoted) or _NOTICE.search(unquoted) or _CONTACT.search(unquoted) \
+            or _SELF.search(unquoted) or _PROMOTION.search(unquoted):
+        return "strong"
+    if not _CHROME_WORDS.search(unquoted):
+        return None
+    if _READER.search(unquoted) or not _TERMINAL.search(sentence):  # "…unplanned.View on euronews"
+        return "strong"
+    if _CALL_TO_ACTION.match(unquoted) or _words(sentence) <= MAX_SHORT_SENTENCE_WORDS:
+        return "weak"
+    return None
 
 
 def _drop_chrome_sentences(line: str) -> str:
-    """Remove promo sentences; a line left with only a fragment is dropped whole."""
+    """Remove chrome sentences; a line left with only a fragment is dropped whole."""
     if not line:
         return line
     spans = split_sentences(line)
-    keep = [(s, e) for s, e in spans if not _is_chrome(line[s:e])]
+    kinds = [_chrome_kind(line[s:e]) for s, e in spans]
+    prose = [span for span, kind in zip(spans, kinds, strict=True) if kind is None]
+    if len(prose) < len(spans) and sum(_words(line[s:e]) for s, e in prose) < MIN_BODY_WORDS:
+        return ""  # a fragment of prose among chrome: "Winter escape: fly from 49 euros. Book now."
+    keep = [span for span, kind in zip(spans, kinds, strict=True) if kind != "strong"]
     if len(keep) == len(spans):
         return line
-    if sum(_words(line[s:e]) for s, e in keep) < MIN_BODY_WORDS:
-        return ""
     # Kept sentences are contiguous in practice (the promo leads or trails); slice, never rejoin.
     return line[keep[0][0]: keep[-1][1]] if _contiguous(spans, keep) else line[keep[0][0]: keep[0][1]]
 

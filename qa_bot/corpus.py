@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa_bot.cleaning import CleanArticle, clean, repeated_lines
+from qa_bot.cleaning import CleanArticle, clean, headline_key, repeated_lines
 from qa_bot.errors import CorpusError
 from qa_bot.types import ArticleInfo
 
-TEXT_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt",)
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 JSON_SUFFIXES = (".json", ".jsonl")
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,14 @@ def load_corpus(folder: Path) -> Corpus:
         except _Unusable as why:
             skipped.append(SkippedFile(source.name, str(why)))
     furniture = repeated_lines(r.text for _, records in raw for r in records)
-    articles = [
-        _to_article(article_id, record, clean(record.text, furniture))
-        for name, records in raw
-        for article_id, record in _number(name, records)
-    ]
+    numbered = [(article_id, record) for name, records in raw
+                for article_id, record in _number(name, records)]
+    # A line of one article that is another's headline is a teaser for it: a second pass drops it.
+    first = [clean(record.text, furniture) for _, record in numbered]
+    headlines = frozenset(headline_key(record.title or cleaned.title)
+                          for (_, record), cleaned in zip(numbered, first, strict=True)) - {""}
+    articles = [_to_article(article_id, record, clean(record.text, furniture, headlines))
+                for article_id, record in numbered]
     articles = [a for a in articles if a.text.strip()]
     if not articles:
         found = f" ({len(skipped)} unusable: {', '.join(s.name for s in skipped)})" if skipped else ""
@@ -135,6 +140,8 @@ def _read_records(path: Path) -> list[_Record]:
         return [_from_html(text)]
     if suffix in JSON_SUFFIXES:
         return _from_json(text, jsonl=suffix == ".jsonl")
+    if suffix in MARKDOWN_SUFFIXES:
+        return [_from_markdown(text)]
     return [_Record(text)]
 
 
@@ -153,6 +160,22 @@ def _from_html(html: str) -> _Record:
         "outlet": meta.get("sitename") or meta.get("hostname"), "published": meta.get("date"),
         "url": meta.get("source"),
     })
+
+
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|\*)(?=\S)(.+?)(?<=\S)\1")
+_MD_BLOCK = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s?)", re.MULTILINE)
+_MD_RULE = re.compile(r"^\s{0,3}(?:[-*_]\s*){3,}$", re.MULTILINE)
+
+
+def _from_markdown(text: str) -> _Record:
+    """Markdown as plain text: images go, links keep their words, marks around words go."""
+    def plain(markdown: str) -> str:
+        return _MD_EMPHASIS.sub(r"\2", _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", markdown)))
+
+    title = next((plain(line[2:]).strip() for line in text.splitlines() if line.startswith("# ")), None)
+    return _Record(plain(_MD_RULE.sub("", _MD_BLOCK.sub("", text))), title=title)
 
 
 def _from_json(text: str, jsonl: bool) -> list[_Record]:

@@ -78,3 +78,15 @@ def test_empty_or_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
     with pytest.raises(CorpusError, match="does not exist"):
         scan(tmp_path / "missing")
+
+
+def test_markdown_marks_images_and_links_are_read_as_plain_text(tmp_path: Path) -> None:
+    (tmp_path / "story.md").write_text(
+        "[Home](/) · [Science](/science) · [Health](/health)\n\n# Harbour *reopens* after strike\n\n"
+        "![Cranes at dawn](https://example.org/cranes.jpg)\n\n"
+        f"**{ARTICLE}** More in [our explainer](/x).\n\n> Sign up for our weekly newsletter\n\n---\n",
+        encoding="utf-8")
+    (article,) = load_corpus(tmp_path).articles
+    assert article.info.title == "Harbour reopens after strike"
+    assert f"{ARTICLE} More in our explainer." in article.text
+    assert not any(mark in article.text for mark in ("](", "**", "Cranes", "newsletter", "Home"))
