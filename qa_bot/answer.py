@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import re
 
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
 from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
+from qa_bot.entities import EntityTagger
 from qa_bot.errors import QuestionError
 from qa_bot.index import Index, IndexUpdate, Progress, Report, open_index
 from qa_bot.retrieval import (
+    FUNCTION_WORDS,
     SENTENCE_COVERAGE_WEIGHT,
     SENTENCE_SIMILARITY_WEIGHT,
     Candidate,
@@ -19,20 +23,16 @@ from qa_bot.retrieval import (
     Retriever,
     words,
 )
+from qa_bot.retrieval import RULES as RETRIEVAL_RULES
 from qa_bot.types import Answer, ArticleInfo, Passage
 
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")  # zero-width and soft hyphen
+_LETTER = re.compile(r"[^\W\d_]")
+_SMALL_WORDS = FUNCTION_WORDS | frozenset(STOPWORDS_EN_PLUS)
+_NAME_WORD = r"(?:[A-Z][\w'’.-]*|al-\w+|de|von|van|bin)"
+_ONLY_A_NAME = re.compile(rf"^{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}\s*[?!.]*$")
 # A name or number the question insists on ("Iranian soldiers", "in 2011").
 _NAMED = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w'’-]+|\d[\d,.]*)")
-_HOW_MANY = re.compile(r"^\s*how many (?P<what>(?:[\w'’-]+\s+){0,3}?[\w'’-]+?)\s+"
-                       r"(?:did|do|does|are|were|is|was|have|has|had|will|would|can|could|may|might|"
-                       r"went|left|in|from|at|on|of)\b", re.IGNORECASE)
-_COUNT = re.compile(r"(?:\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-                    r"twelve|dozens?|hundreds?|thousands?|millions?|several|few)\b)"
-                    r"(?P<after>(?:\s+[\w'’,.-]+){1,4})", re.IGNORECASE)
-_HOW_MUCH = re.compile(r"^\s*how much\b", re.IGNORECASE)
-_AMOUNT = re.compile(r"[$€£¥₽]\s?\d|\d[\d,.]*\s*(?:%|per ?cent|percent)|\b(?:dollars?|euros?|pounds?|"
-                     r"roubles?|rubles?|lira|million|billion|trillion|tonnes?|tons?|barrels?)\b",
-                     re.IGNORECASE)
 _WHAT_SAID = re.compile(r"^\s*what (?:did|does|do|has|have|had) (?P<who>.+?) "
                         r"(?:say|said|tell|told|announce|claim|report|write|think|comment)\b",
                         re.IGNORECASE)
@@ -40,33 +40,43 @@ _SPEECH = re.compile(r"\b(?:said|says|saying|say|told|tells|stated|states|announ
                      r"wrote|writes|added|warned|claimed|claims|quoted|according to|urged|insisted|"
                      r"argued|maintained|noted|stressed|confirmed|denied|promised|declared|replied|"
                      r"commented|described|called)\b|[“\"]", re.IGNORECASE)
-# A quote of the wrong kind: "100 officials" for "how many soldiers", a number without an amount
-# for "how much", a sentence where X is not speaking for "what did X say".
+# A quote of the wrong kind: no new item of the kind asked for (no town for "which town"),
+# "100 officials" for "how many soldiers", a sentence where X is not speaking for "what did X say".
 WRONG_KIND_PENALTY = 0.5
 MISSING_NAME_PENALTY = 0.5  # confidence lost when none of the question's names is in the article
+RULES = RETRIEVAL_RULES | {
+    "wrong-kind",  # a quote of the wrong kind loses confidence
+    "missing-name",  # so does one from an article that lacks a name the question asks about
+}
 SHARED_PREFIX = 4  # "Syrian" matches "Syria", "Turkish" matches "Turkey"
 
 
 class Answerer:
     """Answers questions from one corpus; load once, then ask from any thread."""
 
-    def __init__(self, settings: Settings, encoder: Encoder, index: Index, update: IndexUpdate):
+    def __init__(self, settings: Settings, encoder: Encoder, index: Index, update: IndexUpdate,
+                 rules: frozenset[str] = RULES):
         self.settings = settings
         self.encoder = encoder
         self.index = index
         self.update = update
-        self.retriever = Retriever(index)
+        self.rules = rules
+        self.retriever = Retriever(index, rules, encoder.word_vectors())
         self._article_words = {a: set(words(article.text)) for a, article in index.articles.items()}
 
     @classmethod
     def open(
         cls, settings: Settings, report: Report = lambda _: None, progress: Progress | None = None,
-        rebuild: bool = False, encoder: Encoder | None = None,
+        rebuild: bool = False, encoder: Encoder | None = None, tagger: EntityTagger | None = None,
     ) -> Answerer:
         """Load the model (unless given one) and the index, building or updating it when needed."""
         encoder = encoder or Encoder()
-        index, update = open_index(settings, encoder, report, progress, force=rebuild)
+        index, update = open_index(settings, encoder, report, progress, force=rebuild, tagger=tagger)
         return cls(settings, encoder, index, update)
+
+    def with_rules(self, rules: frozenset[str]) -> Answerer:
+        """The same answerer with only these rules on (for measuring what each rule is worth)."""
+        return Answerer(self.settings, self.encoder, self.index, self.update, rules)
 
     @property
     def articles(self) -> tuple[ArticleInfo, ...]:
@@ -87,16 +97,28 @@ class Answerer:
                       round(confidence, 3), passages, len(self.index.articles))
 
     def _checked(self, question: str) -> str:
-        question = " ".join(question.split())
+        """The question with its spacing tidied, or a QuestionError saying why it cannot be searched."""
+        question = " ".join(_INVISIBLE.sub("", question).split())
+        example = "how many soldiers left Damascus?"
         if not question:
-            raise QuestionError("the question is empty",
-                                hint='ask something like "how many soldiers left Damascus?"')
+            raise QuestionError("the question is empty", hint=f'ask something like "{example}"')
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(
                 f"the question is {len(question)} characters long; the limit is "
                 f"{self.settings.max_question_chars}",
                 hint="ask a shorter question",
             )
+        shown = question if len(question) <= 60 else question[:57] + "…"
+        if not _LETTER.search(question):
+            raise QuestionError(f"“{shown}” has no words to search for",
+                                hint=f'ask in words, like "{example}"')
+        if not [w for w in words(question) if w not in _SMALL_WORDS]:
+            raise QuestionError(f"“{shown}” has only small words like “what” and “the”: nothing to search",
+                                hint=f'say what you want to know, like "{example}"')
+        if _ONLY_A_NAME.match(question):
+            name = question.rstrip("?!. ")
+            raise QuestionError(f"“{shown}” is only a name: what do you want to know about it?",
+                                hint=f'ask a whole question, like "what happened to {name}?"')
         return question
 
     def _confidence(self, analysed: Question, top: Candidate) -> float:
@@ -104,17 +126,19 @@ class Answerer:
         article = self.index.chunks[top.chunk].article_id
         names = set(words(" ".join(_NAMED.findall(analysed.text))))
         missing = [n for n in names if not self._mentions(article, n)]
-        penalty = MISSING_NAME_PENALTY * len(missing) / len(names) if names else 0.0
+        penalty = MISSING_NAME_PENALTY * len(missing) / len(names) \
+            if names and "missing-name" in self.rules else 0.0
         best = top.best
         # The passage as a whole may say it better than its best sentence ("think tank").
         similarity = max(best.similarity, top.passage_similarity)
         match = SENTENCE_SIMILARITY_WEIGHT * similarity + SENTENCE_COVERAGE_WEIGHT * best.coverage
         if analysed.asks_author:
             match += best.bonus / 2
-        quote = self.index.sentence_text(best.row)
-        if not (self._counts_what_was_asked(analysed.text, quote)
-                and self._quotes_who_was_asked(analysed.text, quote)
-                and (_HOW_MUCH.match(analysed.text) is None or _AMOUNT.search(quote))):
+        quote = " ".join(self.index.sentence_text(r) for r in top.quote_rows)
+        holds_kind = analysed.expected is None or not analysed.expected.certain or any(
+            self.retriever.new_items(analysed, r) for r in top.quote_rows)
+        speaks = self._quotes_who_was_asked(analysed.text, quote)
+        if "wrong-kind" in self.rules and not (holds_kind and speaks):
             penalty = max(penalty, WRONG_KIND_PENALTY)
         return max(0.0, min(1.0, match)) * (1 - penalty)
 
@@ -126,15 +150,6 @@ class Answerer:
         speaker = set(self.retriever.terms(asked["who"]))
         return bool(speaker & set(self.retriever.terms(sentence))) and bool(_SPEECH.search(sentence))
 
-    def _counts_what_was_asked(self, question: str, sentence: str) -> bool:
-        """For "how many X", a number in the quote must count X: "400 soldiers", not "100 officials"."""
-        asked = _HOW_MANY.match(question)
-        if asked is None:
-            return True
-        counted = set(self.retriever.terms(asked["what"]))
-        following = (self.retriever.terms(m["after"]) for m in _COUNT.finditer(sentence))
-        return any(counted & set(after) for after in following)
-
     def _mentions(self, article: str, name: str) -> bool:
         known = self._article_words[article]
         if name in known:
@@ -144,15 +159,17 @@ class Answerer:
             w.startswith(stem) and abs(len(w) - len(name)) <= 3 for w in known)
 
     def _passage(self, candidate: Candidate) -> Passage:
-        chunk = self.index.chunks[candidate.chunk]
-        start = self.index.sentences[candidate.quote_rows[0]][1]
-        end = self.index.sentences[candidate.quote_rows[-1]][2]
+        """The sentences a candidate shows: its window, widened to its quote, less what was shown."""
+        sentences = self.index.sentences
+        article = self.index.articles[self.index.chunks[candidate.chunk].article_id]
+        quote_start, quote_end = sentences[candidate.quote_rows[0]][1], sentences[candidate.quote_rows[-1]][2]
+        start, end = sentences[candidate.rows[0]][1], sentences[candidate.rows[-1]][2]
         return Passage(
-            text=chunk.text,
-            source=self.index.articles[chunk.article_id].info,
+            text=article.text[start:end],
+            source=article.info,
             score=candidate.score,
-            start=chunk.start,
-            end=chunk.end,
-            quote=chunk.text[start - chunk.start: end - chunk.start],
+            start=start,
+            end=end,
+            quote=article.text[quote_start:quote_end],
             also_in=tuple(self.index.articles[a].info for a in candidate.also_in),
         )

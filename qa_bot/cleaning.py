@@ -20,6 +20,7 @@ CLEANER_VERSION = 3
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●*\-–→▸►›»]|\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 _TERMINAL = re.compile(r"[.!?…:\"'”’)]\s*$")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)]*\s*$")  # "(1:42)" closes no sentence
 _TRAILING_SEPARATOR = re.compile(r"\s[-–—|»›>/]\s*$|[»›]\s*$")
 _MENU_SEPARATOR = re.compile(r"\s+[|·•>/»›▸→]\s+|\s{2,}|\s*\]\s*\[\s*")
 _BREADCRUMB_SEPARATOR = re.compile(r"\s+[>/»›▸→]\s+")
@@ -300,7 +301,7 @@ def _is_teaser(line: str) -> bool:
     if m is None or not _TEASER_LABEL.match(m["label"]) or _words(line) > MAX_CHROME_SENTENCE_WORDS:
         return False
     rest = m["rest"]
-    if _CREDIT_LABEL.match(m["label"]) is not None or not _TERMINAL.search(rest):
+    if _CREDIT_LABEL.match(m["label"]) is not None or not _SENTENCE_END.search(rest):
         return True
     return rest.endswith("?") and rest[:1].isupper()  # "Related: Why are rents rising?"
 

@@ -144,13 +144,19 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     report = evaluate(_open(settings), questions)
     metrics = report.metrics()
     if args.json:
-        print(json.dumps(metrics | {"misses": report.misses}, indent=2))
+        print(json.dumps(metrics | {"by_shape": report.by_shape(), "misses": report.misses}, indent=2))
         return 0
     print(f"{report.answerable} answerable and {report.unanswerable} unanswerable questions "
           f"from {args.questions}")
     for name, value in metrics.items():
         shown = f"{int(value)}" if name == "duplicate_top3" else f"{value:.3f}"
         print(f"  {name:<24}{shown}")
+    if shapes := report.by_shape():
+        print(f"  {'shape':<30}{'n':>4}{'hit@1':>7}{'hit@3':>7}{'quote':>7}{'abst.':>7}{'false':>7}")
+        for shape, m in shapes.items():
+            print(f"  {shape:<30}{int(m['questions']):>4}{m['hit@1']:>7.2f}{m['hit@3']:>7.2f}"
+                  f"{m['quote_contains_answer']:>7.2f}{m['abstention']:>7.2f}"
+                  f"{m['false_abstention']:>7.2f}")
     print("misses:" if report.misses else "misses: none")
     for miss in report.misses:
         print(f"  {miss}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,17 @@ class Encoder:
             raise QABotError(f"the model in {path} does not report its embedding size")
         self.dim: int = dim
         self._lock = threading.Lock()
+        self._word_vectors: tuple[dict[str, int], np.ndarray] | None = None
+
+    def word_vectors(self) -> tuple[dict[str, int], np.ndarray]:
+        """The model's vocabulary of whole words and its input embeddings (a view, not a copy)."""
+        if self._word_vectors is None:
+            vocabulary = {w: i for w, i in self._model.tokenizer.get_vocab().items()
+                          if w.isalpha() and w.islower()}
+            transformer: Any = self._model[0]
+            embeddings = transformer.auto_model.get_input_embeddings()
+            self._word_vectors = (vocabulary, embeddings.weight.detach().numpy())
+        return self._word_vectors
 
     def encode(
         self,

@@ -16,7 +16,7 @@ class QABotError(Exception):
 
 
 class QuestionError(QABotError):
-    """The question cannot be searched (empty, too long)."""
+    """The question cannot be searched (empty, too long, no words, only a name)."""
 
     exit_code = 2
 

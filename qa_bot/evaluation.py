@@ -1,8 +1,9 @@
-"""Answer quality on a question set: ranking, quoting and abstention metrics, and the misses."""
+"""Answer quality on a question set: ranking, quoting and abstention metrics, per question shape."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,39 +20,71 @@ class EvalQuestion:
     question: str
     answers: tuple[str, ...]
     unanswerable: bool
+    shape: str = ""  # "which-place", "how-many", "furniture-only"…, for per-shape numbers
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one question was answered."""
+
+    question: EvalQuestion
+    rank: int | None  # of the first passage holding an answer string
+    answered: bool
+    quote_holds_answer: bool  # the top passage's quote, whether or not the bot dared to give it
+    duplicate_top3: bool
 
 
 @dataclass
 class EvalReport:
-    """The metrics of one run, and the questions that missed."""
+    """The outcomes of one run, their metrics, and the questions that missed."""
 
-    answerable: int = 0
-    unanswerable: int = 0
-    hits_at_1: int = 0
-    hits_at_3: int = 0
-    reciprocal_ranks: float = 0.0
-    quotes_with_answer: int = 0
-    abstained: int = 0
-    false_abstentions: int = 0
-    duplicate_top3: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
+
+    @property
+    def answerable(self) -> int:
+        return sum(not o.question.unanswerable for o in self.outcomes)
+
+    @property
+    def unanswerable(self) -> int:
+        return sum(o.question.unanswerable for o in self.outcomes)
+
+    @property
+    def duplicate_top3(self) -> int:
+        return sum(o.duplicate_top3 for o in self.outcomes)
 
     def metrics(self) -> dict[str, float]:
         """The headline numbers, as fractions."""
-        a, u = max(self.answerable, 1), max(self.unanswerable, 1)
-        return {
-            "hit@1": self.hits_at_1 / a,
-            "hit@3": self.hits_at_3 / a,
-            "mrr": self.reciprocal_ranks / a,
-            "quote_contains_answer": self.quotes_with_answer / a,
-            "abstention": self.abstained / u if self.unanswerable else 1.0,
-            "false_abstention": self.false_abstentions / a,
-            "duplicate_top3": float(self.duplicate_top3),
-        }
+        return _metrics(self.outcomes)
+
+    def by_shape(self) -> dict[str, dict[str, float]]:
+        """The same numbers for each question shape that the question file names."""
+        groups: dict[str, list[Outcome]] = defaultdict(list)
+        for o in self.outcomes:
+            if o.question.shape:
+                groups[o.question.shape].append(o)
+        return {shape: _metrics(group) | {"questions": float(len(group))}
+                for shape, group in sorted(groups.items())}
+
+
+def _metrics(outcomes: list[Outcome]) -> dict[str, float]:
+    answerable = [o for o in outcomes if not o.question.unanswerable]
+    unanswerable = [o for o in outcomes if o.question.unanswerable]
+    a = max(len(answerable), 1)
+    return {
+        "hit@1": sum(o.rank == 1 for o in answerable) / a,
+        "hit@3": sum(o.rank is not None and o.rank <= 3 for o in answerable) / a,
+        "mrr": sum(1 / o.rank for o in answerable if o.rank) / a,
+        "quote_contains_answer": sum(o.answered and o.quote_holds_answer for o in answerable) / a,
+        "abstention": (sum(not o.answered for o in unanswerable) / len(unanswerable)
+                       if unanswerable else 1.0),
+        "false_abstention": sum(not o.answered for o in answerable) / a,
+        "duplicate_top3": float(sum(o.duplicate_top3 for o in outcomes)),
+    }
 
 
 def read_questions(path: Path) -> list[EvalQuestion]:
-    """Parse a JSONL file of {"id", "q", "answers", "unanswerable"?} records."""
+    """Parse a JSONL file of {"id", "q", "answers", "unanswerable"?, "shape"?} records."""
     questions = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -66,6 +99,7 @@ def read_questions(path: Path) -> list[EvalQuestion]:
                 id=str(record.get("id", number)), question=record["q"],
                 answers=tuple(record.get("answers", ())),
                 unanswerable=bool(record.get("unanswerable", False)),
+                shape=str(record.get("shape", "")),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise QABotError(f"{path}:{number}: not a question record ({e})",
@@ -86,38 +120,48 @@ def evaluate(answerer: Answerer, questions: list[EvalQuestion]) -> EvalReport:
     report = EvalReport()
     for q in questions:
         answer = answerer.ask(q.question)
-        if _has_duplicates(answer):
-            report.duplicate_top3 += 1
-            report.misses.append(f"{q.id}: duplicate passages in the top 3")
-        if q.unanswerable:
-            report.unanswerable += 1
-            if answer.answered:
-                report.misses.append(f"{q.id}: answered an unanswerable question: {answer.quote!r}")
-            else:
-                report.abstained += 1
-            continue
-        report.answerable += 1
-        rank = next((i for i, p in enumerate(answer.passages, 1)
-                     if contains_answer(p.text, q.answers)), None)
-        report.hits_at_1 += rank == 1
-        report.hits_at_3 += rank is not None and rank <= 3
-        report.reciprocal_ranks += 1 / rank if rank else 0.0
-        if not answer.answered:
-            report.false_abstentions += 1
-            report.misses.append(f"{q.id}: abstained (confidence {answer.confidence}) "
-                                 f"on {q.question!r}")
-        elif contains_answer(answer.quote, q.answers):
-            report.quotes_with_answer += 1
-        else:
-            report.misses.append(f"{q.id}: quote lacks {q.answers!r}: {answer.quote!r}")
-        if rank != 1:
-            report.misses.append(f"{q.id}: answer passage at rank {rank} for {q.question!r}")
+        outcome = score(q, answer)
+        report.outcomes.append(outcome)
+        report.misses.extend(_misses(outcome, answer))
     return report
 
 
+def score(q: EvalQuestion, answer: Answer) -> Outcome:
+    """Judge one answer against the question's answer strings."""
+    rank = None if q.unanswerable else next(
+        (i for i, p in enumerate(answer.passages, 1) if contains_answer(p.text, q.answers)), None)
+    quote = answer.passages[0].quote if answer.passages else None  # given or held back
+    return Outcome(q, rank, answer.answered, contains_answer(quote, q.answers), _has_duplicates(answer))
+
+
+def _misses(o: Outcome, answer: Answer) -> list[str]:
+    q = o.question
+    misses = [f"{q.id}: duplicate passages in the top 3"] if o.duplicate_top3 else []
+    if q.unanswerable:
+        if o.answered:
+            misses.append(f"{q.id}: answered an unanswerable question: {answer.quote!r}")
+        return misses
+    if not o.answered:
+        misses.append(f"{q.id}: abstained (confidence {answer.confidence}) on {q.question!r}")
+    elif not o.quote_holds_answer:
+        misses.append(f"{q.id}: quote lacks {q.answers!r}: {answer.quote!r}")
+    if o.rank != 1:
+        misses.append(f"{q.id}: answer passage at rank {o.rank} for {q.question!r}")
+    return misses
+
+
 def _has_duplicates(answer: Answer) -> bool:
-    top = [_normal(p.text) for p in answer.passages[:3]]
-    return any(a in b or b in a for i, a in enumerate(top) for b in top[i + 1:])
+    """Two of the top three passages share text: the same article's overlapping spans, or one
+    passage inside another."""
+    top = answer.passages[:3]
+    for i, a in enumerate(top):
+        for b in top[i + 1:]:
+            if a.source.id == b.source.id and a.start < b.end and b.start < a.end:
+                return True
+            na, nb = _normal(a.text), _normal(b.text)
+            if na in nb or nb in na:
+                return True
+    return False
 
 
 def _normal(text: str) -> str:

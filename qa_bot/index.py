@@ -3,7 +3,7 @@
 Layout of `index_dir`:
     CURRENT              name of the live version folder (replaced atomically)
     v-<stamp>/manifest.json   what made it: model, dimension, chunker, cleaner, file fingerprints
-    v-<stamp>/store.json      articles (metadata + cleaned text), passages, sentences
+    v-<stamp>/store.json      articles (metadata + cleaned text), passages, sentences and their entities
     v-<stamp>/passages.faiss  one vector per passage, row i = store passage i
     v-<stamp>/sentences.faiss one vector per sentence, row i = store sentence i
 A crash while writing leaves CURRENT pointing at the previous, complete version.
@@ -29,10 +29,11 @@ from qa_bot.cleaning import CLEANER_VERSION
 from qa_bot.config import Settings
 from qa_bot.corpus import Article, Corpus, SourceFile, load_corpus, scan
 from qa_bot.encoder import Encoder
+from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.types import ArticleInfo
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 ABANDONED_AFTER_S = 3600
 
@@ -96,13 +97,14 @@ class Manifest:
     chunk_sentences: int
     chunk_overlap: int
     cleaner: int
+    tagger: str
     files: dict[str, str]  # file name -> fingerprint
     built_at: str
 
-    def recipe(self) -> tuple[int, str, int, int, int, int]:
-        """Everything but the corpus: if this differs, no stored vector can be reused."""
+    def recipe(self) -> tuple[int, str, int, int, int, int, str]:
+        """Everything but the corpus: if this differs, nothing stored can be reused."""
         return (self.format, self.model, self.dim, self.chunk_sentences, self.chunk_overlap,
-                self.cleaner)
+                self.cleaner, self.tagger)
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Index:
     chunk_sentences: list[list[int]]  # per passage, its sentence rows
     passage_vectors: VectorStore
     sentence_vectors: VectorStore
+    sentence_entities: list[tuple[Entity, ...]]  # per sentence row, offsets into the sentence
 
     def sentence_text(self, row: int) -> str:
         """The verbatim text of a sentence row."""
@@ -131,15 +134,17 @@ class IndexUpdate:
     embedded: int  # texts sent through the model
     reused: int  # texts whose stored vectors were kept
     skipped: tuple[str, ...]  # "file: reason" for corpus files left out
+    untagged: int = 0  # sentences the entity tagger could not read (indexed without entities)
 
 
 def open_index(
     settings: Settings, encoder: Encoder, report: Report = lambda _: None,
-    progress: Progress | None = None, force: bool = False,
+    progress: Progress | None = None, force: bool = False, tagger: EntityTagger | None = None,
 ) -> tuple[Index, IndexUpdate]:
     """Load the index, first building or updating it if it is missing, stale or unreadable."""
+    tagger = tagger or EntityTagger()
     files = scan(settings.corpus_dir)
-    expected = _manifest(settings, encoder, files)
+    expected = _manifest(settings, encoder, tagger, files)
     previous: Index | None = None
     try:
         previous = load_index(settings.index_dir)
@@ -158,21 +163,27 @@ def open_index(
     corpus = load_corpus(settings.corpus_dir)
     for skipped in corpus.skipped:
         report(f"warning: skipped {skipped.name}: {skipped.reason}")
-    index, embedded, reused = build_index(corpus, encoder, settings, expected, previous, progress)
+    index, embedded, reused, untagged = build_index(corpus, encoder, tagger, settings, expected,
+                                                    previous, progress)
     save_index(index, settings.index_dir)
     action = "updated" if previous is not None else "built"
     report(f"Index {action}: {len(index.articles)} articles, {len(index.chunks)} passages "
            f"({embedded} texts embedded, {reused} reused).")
+    if untagged:
+        report(f"warning: {untagged} sentences could not be tagged for names, dates and amounts; "
+               "they are indexed and searchable, without those tags.")
     update = IndexUpdate(action, embedded, reused,
-                         tuple(f"{s.name}: {s.reason}" for s in corpus.skipped))
+                         tuple(f"{s.name}: {s.reason}" for s in corpus.skipped), untagged)
     return index, update
 
 
 def build_index(
-    corpus: Corpus, encoder: Encoder, settings: Settings, manifest: Manifest,
+    corpus: Corpus, encoder: Encoder, tagger: EntityTagger, settings: Settings, manifest: Manifest,
     previous: Index | None = None, progress: Progress | None = None,
-) -> tuple[Index, int, int]:
-    """Chunk and embed a corpus, reusing the vectors of texts the previous index already had."""
+) -> tuple[Index, int, int, int]:
+    """Chunk, embed and tag a corpus, reusing what the previous index had for the same texts.
+
+    Returns the index, the texts embedded, the texts reused and the sentences left untagged."""
     articles = {a.info.id: a for a in corpus.articles}
     chunks = [
         chunk
@@ -199,11 +210,19 @@ def build_index(
         if progress is not None:
             progress(done, len(missing))
 
+    known_entities = _known_entities(previous)
+    untagged_texts = sorted({t for t in sentence_texts if _text_key(t) not in known_entities})
+    if untagged_texts:
+        tagger.preload()
     if progress is not None:
         progress(0, len(missing))
+    # Longest first, so each batch pads to texts of about its own length.
+    missing.sort(key=len, reverse=True)
     fresh = encoder.encode(missing, settings.batch_size, advance) if missing else None
     if fresh is not None:
         known.update({_text_key(t): v for t, v in zip(missing, fresh, strict=True)})
+    tags, untagged = tagger.tag(untagged_texts) if untagged_texts else ([], 0)
+    known_entities.update({_text_key(t): e for t, e in zip(untagged_texts, tags, strict=True)})
 
     def store_of(texts: list[str]) -> FaissVectorStore:
         store = FaissVectorStore(manifest.dim)
@@ -212,9 +231,10 @@ def build_index(
         return store
 
     index = Index(manifest, articles, chunks, sentences, chunk_sentences,
-                  store_of(passage_texts), store_of(sentence_texts))
+                  store_of(passage_texts), store_of(sentence_texts),
+                  [known_entities[_text_key(t)] for t in sentence_texts])
     reused = len(set(passage_texts + sentence_texts)) - len(missing)
-    return index, len(missing), reused
+    return index, len(missing), reused, untagged
 
 
 def save_index(index: Index, index_dir: Path) -> None:
@@ -273,7 +293,12 @@ def load_index(index_dir: Path) -> Index:
         raise IndexStoreError(f"cannot read {index_dir / CURRENT}: {e}") from None
     folder = index_dir / version
     try:
-        manifest = Manifest(**json.loads((folder / "manifest.json").read_text()))
+        fields = json.loads((folder / "manifest.json").read_text())
+        if fields.get("format") != FORMAT_VERSION:
+            raise IndexStoreError(f"it was written by another version of qa-bot (format "
+                                  f"{fields.get('format')}, this one reads {FORMAT_VERSION})",
+                                  hint="run `qa-bot index`")
+        manifest = Manifest(**fields)
         store = json.loads((folder / "store.json").read_text())
         passage_vectors = FaissVectorStore.load(folder / "passages.faiss")
         sentence_vectors = FaissVectorStore.load(folder / "sentences.faiss")
@@ -285,11 +310,12 @@ def load_index(index_dir: Path) -> Index:
     return index
 
 
-def _manifest(settings: Settings, encoder: Encoder, files: tuple[SourceFile, ...]) -> Manifest:
+def _manifest(settings: Settings, encoder: Encoder, tagger: EntityTagger,
+              files: tuple[SourceFile, ...]) -> Manifest:
     return Manifest(
         format=FORMAT_VERSION, model=encoder.name, dim=encoder.dim,
         chunk_sentences=settings.chunk_sentences, chunk_overlap=settings.chunk_overlap,
-        cleaner=CLEANER_VERSION, files={f.name: f.fingerprint for f in files},
+        cleaner=CLEANER_VERSION, tagger=tagger.name, files={f.name: f.fingerprint for f in files},
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
 
@@ -318,6 +344,13 @@ def _known_vectors(index: Index | None) -> dict[str, np.ndarray]:
     return known
 
 
+def _known_entities(index: Index | None) -> dict[str, tuple[Entity, ...]]:
+    if index is None:
+        return {}
+    return {_text_key(index.sentence_text(r)): entities
+            for r, entities in enumerate(index.sentence_entities)}
+
+
 def _store_json(index: Index) -> dict[str, Any]:
     return {
         "articles": [asdict(a.info) | {"text": a.text} for a in index.articles.values()],
@@ -326,6 +359,8 @@ def _store_json(index: Index) -> dict[str, Any]:
             for c, rows in zip(index.chunks, index.chunk_sentences, strict=True)
         ],
         "sentences": [list(s) for s in index.sentences],
+        "entities": [[[e.start, e.end, e.label] for e in entities]
+                     for entities in index.sentence_entities],
     }
 
 
@@ -344,13 +379,18 @@ def _index_from_json(
         spans = tuple((sentence_spans[r][1], sentence_spans[r][2]) for r in rows)
         chunks.append(Chunk(p["article"], p["start"], p["end"], text[p["start"]: p["end"]], spans))
         chunk_sentences.append(rows)
-    return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences)
+    entities = [tuple(Entity(int(s), int(e), str(label)) for s, e, label in row)
+                for row in store["entities"]]
+    return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences,
+                 entities)
 
 
 def _check_consistent(index: Index) -> None:
     problems = []
     if len(index.passage_vectors) != len(index.chunks):
         problems.append(f"{len(index.passage_vectors)} passage vectors for {len(index.chunks)} passages")
+    if len(index.sentence_entities) != len(index.sentences):
+        problems.append(f"entities for {len(index.sentence_entities)} of {len(index.sentences)} sentences")
     if len(index.sentence_vectors) != len(index.sentences):
         problems.append(f"{len(index.sentence_vectors)} sentence vectors for "
                         f"{len(index.sentences)} sentences")

@@ -2,8 +2,10 @@
 
 Three rankings of the passages are fused by reciprocal rank: the passage's cosine to the question,
 its best sentence's score (cosine plus the share of the question's terms it holds), and BM25.
-The fused score is then nudged by what the best sentence offers the question: an answer of the
-expected type (a number for "how many", a date for "when") and the question's own phrases.
+The fused score is then nudged by what the best sentence offers the question: an item of the kind
+asked for that the question does not already name (a town for "which town", a sum for "how much")
+and the question's own phrases. The quote is the best sentence, or the sentence next to it that
+holds the item asked for: headlines and leads restate a question, the fact comes a sentence later.
 """
 
 from __future__ import annotations
@@ -17,39 +19,49 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from qa_bot.answer_types import Expected, expected_answer, new_items
 from qa_bot.index import Index
+from qa_bot.paraphrase import CloseWords
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
 CANDIDATES = 50  # passages taken from each ranking before fusion
 SENTENCE_SIMILARITY_WEIGHT = 0.6  # a sentence's score: cosine and the question terms it covers
 SENTENCE_COVERAGE_WEIGHT = 0.4
-ANSWER_TYPE_BONUS = 0.1  # measured on the dev and extra question sets (see README)
+ANSWER_TYPE_BONUS = 0.1  # a new name of the kind asked for (see README for the measurements)
+NUMBER_TYPE_BONUS = 0.2  # a new number, date, time or sum: found more reliably, so worth more
 PHRASE_BONUS = 0.2
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
+ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
+ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
+COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
+COMPLEMENT_COVERAGE = 0.15  # a neighbour adding this share of the question's terms joins the quote
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
 SYNDICATION_SHINGLE = 5  # words per shingle when comparing passages across articles
 SYNDICATION_OVERLAP = 0.6  # share of the shorter passage's shingles that makes it a copy
 
+# Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
+RULES = frozenset({
+    "answer-type",  # a new item of the kind asked for lifts a sentence
+    "phrase",  # the question's own word pairs lift a sentence
+    "answer-neighbour",  # the quote moves to the neighbour holding the item asked for
+    "join-neighbour",  # a neighbour scoring nearly as well joins the quote
+    "complement",  # a neighbour holding the item and terms the best sentence lacks joins it
+    "quote-bonus",  # a passage whose quote holds the item asked for is lifted like one whose best does
+    "same-article-overlap",  # passages overlapping one shown above are not shown again
+    "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
+})
+
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 # Words that shape a question but say nothing about its subject.
-_FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = frozenset(
     "how many much what which who whom whose when where why did does do is are was were has have "
     "had will would could should can say said tell told the a an of in on at to for from by with "
     "about and or not any there this that these those it its be been being as into than then "
     "according".split()
 )
-_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                     r"dozens?|hundreds?|thousands?|millions?|billions?|decades?|several|half)\b",
-                     re.IGNORECASE)
-_DATE = re.compile(r"\b(?:\d{4}|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?|"
-                   r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|yesterday|today|tomorrow|"
-                   r"(?:last|this|next) (?:week|month|year|weekend))\b")
-_ASKS_NUMBER = re.compile(r"^\s*(?:\w+\s+)?how (?:many|much|long|old|far|big|large)\b", re.IGNORECASE)
+_TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
-_ASKS_DATE = re.compile(r"^\s*(?:since |until |till )?when\b|"
-                        r"\b(?:what|which|in which) (?:year|date|day|month)\b", re.IGNORECASE)
-_ASKS_NAME = re.compile(r"^\s*(?:who|whom|which)\b", re.IGNORECASE)
 
 
 def words(text: str) -> list[str]:
@@ -64,8 +76,11 @@ class Question:
     text: str
     vector: np.ndarray
     term_weights: dict[str, float]  # stemmed content words and their IDF (unknown words weigh most)
+    close: dict[str, dict[str, float]]  # per term, the corpus's close words and their similarity
     phrases: frozenset[tuple[str, str]]  # adjacent word pairs that are not both function words
-    answer_pattern: re.Pattern[str] | None  # what an answer must contain, when the question says
+    expected: Expected | None  # the kind of item asked for, when the question says
+    counted: frozenset[str]  # for "how many X", stems of X
+    words: frozenset[str]  # its lower-cased words: an item among them is not new
     asks_author: bool
 
 
@@ -77,6 +92,7 @@ class ScoredSentence:
     similarity: float
     coverage: float  # IDF-weighted share of the question's terms it contains
     bonus: float  # expected answer type and shared phrases
+    typed: bool  # holds a new item of the kind asked for
 
     @property
     def match(self) -> float:
@@ -92,15 +108,18 @@ class Candidate:
     score: float  # fused score, the best about 1
     passage_similarity: float
     best: ScoredSentence
-    quote_rows: tuple[int, ...]  # the best sentence, and a neighbour that scores nearly as well
+    quote_rows: tuple[int, ...]  # consecutive sentence rows of one article: the quote
     also_in: tuple[str, ...]  # ids of other articles carrying the same passage
+    rows: tuple[int, ...]  # consecutive sentence rows shown: the passage, widened to its quote
 
 
 class Retriever:
     """Searches one loaded index; safe to share between threads (read-only after start-up)."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, rules: frozenset[str] = RULES,
+                 word_vectors: tuple[dict[str, int], np.ndarray] | None = None) -> None:
         self.index = index
+        self.rules = rules
         self._stemmer = Stemmer.Stemmer("english")
         self._bm25 = bm25s.BM25()
         tokens = bm25s.tokenize([c.text for c in index.chunks], stopwords="en",
@@ -113,8 +132,10 @@ class Retriever:
                                   for r in range(len(index.sentences))]
         self._idf = _inverse_document_frequencies([self.terms(c.text) for c in index.chunks])
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
+        corpus_words = {w for a in index.articles.values() for w in words(a.text)}
+        self._close_words = CloseWords(*word_vectors, corpus_words, self._stemmer.stemWord) \
+            if word_vectors is not None else None
         self._copies = _syndicated_copies(index)
-        self._chunk_normal = [_normal(c.text) for c in index.chunks]
         self._sentence_chunk = {r: c for c, rows in enumerate(index.chunk_sentences) for r in rows}
         self._bylines = frozenset(
             r for r, (article_id, start, _) in enumerate(index.sentences)
@@ -124,15 +145,34 @@ class Retriever:
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""
-        return self._stemmer.stemWords([w for w in words(text) if w not in _FUNCTION_WORDS])
+        return self._stemmer.stemWords([w for w in words(text) if w not in FUNCTION_WORDS])
 
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
-        pattern = _NUMBER if _ASKS_NUMBER.search(text) else _DATE if _ASKS_DATE.search(text) \
-            else _new_name_pattern(text) if _ASKS_NAME.search(text) else None
         weights = {t: self._idf.get(t, self._unknown_idf) for t in self.terms(text)}
-        return Question(text, vector, weights, _phrases(text), pattern,
-                        bool(_ASKS_AUTHOR.search(text)))
+        asks_author = bool(_ASKS_AUTHOR.search(text))
+        expected = None if asks_author else expected_answer(text)
+        close = self._close(text, weights)
+        counted = self._counted(expected.counted, close) if expected else frozenset()
+        return Question(text, vector, weights, close, _phrases(text), expected,
+                        counted,
+                        frozenset(words(text)), asks_author)
+
+    def _close(self, text: str, weights: dict[str, float]) -> dict[str, dict[str, float]]:
+        """For each content word of the question, the corpus's words close to it."""
+        if self._close_words is None or "close-words" not in self.rules:
+            return {}
+        close = {}
+        for word in (w for w in words(text) if w not in FUNCTION_WORDS):
+            found = {c: s for c, s in self._close_words.of(word).items() if c not in weights}
+            if found:
+                close[self._stemmer.stemWord(word)] = found
+        return close
+
+    def _counted(self, counted: tuple[str, ...], close: dict[str, dict[str, float]]) -> frozenset[str]:
+        """Stems of what "how many X" counts, and of the corpus's words close to X."""
+        stems = set(self.terms(" ".join(counted)))
+        return frozenset(stems | {c for t in stems for c in close.get(t, {})})
 
     def search(self, question: Question, k: int) -> list[Candidate]:
         """The k best passages, a syndicated copy listed once with every article carrying it."""
@@ -143,7 +183,7 @@ class Retriever:
         scores, rows = index.passage_vectors.search(question.vector[None, :], min(CANDIDATES, n))
         dense = [r for r in rows[0].tolist() if r >= 0]
         passage_sim = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
-        lexical_scores = self._lexical_scores(question.text)
+        lexical_scores = self._lexical_scores(question)
         lexical = [c for c in _top(lexical_scores, CANDIDATES) if lexical_scores[c] > 0]
         sentence_sim = self._sentence_vectors @ question.vector
         near_sentences = _top(sentence_sim, 2 * CANDIDATES)
@@ -155,41 +195,107 @@ class Retriever:
             for rank, c in enumerate(ranking):
                 fused[c] += 1.0 / (RRF_K + rank + 1)
         top = max(fused.values())
-        final = {c: s / top + best[c].bonus for c, s in fused.items()}
+        quotes = {c: self._quote_rows(c, question, sentence_sim, best[c]) for c in fused}
+        final = {c: s / top + self._passage_bonus(question, best[c], quotes[c])
+                 for c, s in fused.items()}
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
-                      self._quote_rows(c, question, sentence_sim, best[c]), also_in)
-            for c, also_in in self._without_copies(ranked, best, k)
+                      quotes[c], also_in, rows)
+            for c, also_in, rows in self._without_copies(ranked, best, quotes, k)
         ]
 
+    def _passage_bonus(self, question: Question, best: ScoredSentence, quote: tuple[int, ...]) -> float:
+        """The best sentence's bonus; the answer bonus too when its quote's neighbour holds the item."""
+        if best.typed or question.expected is None or "quote-bonus" not in self.rules \
+                or best.row in quote and len(quote) == 1:
+            return best.bonus
+        # A neighbour's item earns the base bonus only: the best sentence did not hold it.
+        return best.bonus + ANSWER_TYPE_BONUS if any(self.new_items(question, r) for r in quote) \
+            else best.bonus
+
+    @staticmethod
+    def _type_bonus(question: Question) -> float:
+        numeric = question.expected is not None and question.expected.numeric
+        return NUMBER_TYPE_BONUS if numeric else ANSWER_TYPE_BONUS
+
     def _best_sentence(self, chunk: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
-        scored = [
-            ScoredSentence(row, float(similarity[row]), self._coverage(question, row),
-                           self._bonus(question, row))
-            for row in self.index.chunk_sentences[chunk]
-        ]
+        scored = [self._score(row, question, similarity) for row in self.index.chunk_sentences[chunk]]
         return max(scored, key=lambda s: s.match + s.bonus)
+
+    def _score(self, row: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
+        typed = row not in self._bylines and bool(self.new_items(question, row))
+        return ScoredSentence(row, float(similarity[row]), self._coverage(question, row),
+                              self._bonus(question, row, typed), typed)
+
+    def new_items(self, question: Question, row: int) -> list[str]:
+        """Items of the kind the question asks for in a sentence, not named by the question."""
+        if question.expected is None:
+            return []
+        return new_items(question.expected, self.index.sentence_text(row),
+                         self.index.sentence_entities[row], question.words,
+                         lambda sentence, end: self._counts(question, sentence, end))
+
+    def _counts(self, question: Question, sentence: str, end: int) -> bool:
+        """Whether the words after a number name what "how many X" counts: "400 soldiers"."""
+        following = self.terms(" ".join(sentence[end:].split()[:COUNTED_WITHIN]))
+        return bool(question.counted & set(following))
 
     def _quote_rows(self, chunk: int, question: Question, similarity: np.ndarray,
                     best: ScoredSentence) -> tuple[int, ...]:
-        """The best sentence, joined by the better of its neighbours in the same paragraph when
-        that one scores nearly as well: the fact asked for often sits next to the sentence that
-        restates the question ("... reopened its embassy. Burhan Koroglu ... was named")."""
+        """The sentence to quote, and the neighbour that completes it.
+
+        When the best sentence lacks the item asked for but a sentence next to it (or two after it)
+        holds one, that sentence is the answer: "The worst-hit town was Kelso" after the headline
+        "Floods cut off river towns". A restating sentence in the same paragraph stays as context;
+        a headline does not. Otherwise a neighbour scoring nearly as well joins the quote.
+        """
         if question.asks_author:
             return (best.row,)
-        rows = self.index.chunk_sentences[chunk]
-        at = rows.index(best.row)
-        neighbours = [rows[i] for i in (at - 1, at + 1)
-                      if 0 <= i < len(rows) and self._same_paragraph(rows[i], best.row)]
+        score = best.match + best.bonus
+        if question.expected is not None and not best.typed and "answer-neighbour" in self.rules:
+            for step in ANSWER_NEIGHBOUR_REACH:
+                row = best.row + step
+                if not self._same_article(row, best.row):
+                    continue
+                near = self._score(row, question, similarity)
+                if near.typed and near.match + near.bonus >= ANSWER_NEIGHBOUR_RATIO * score:
+                    if abs(step) == 1 and self._same_paragraph(row, best.row) \
+                            and not self._is_heading(best.row):
+                        return tuple(sorted((best.row, row)))
+                    return (row,)
+        neighbours = [row for row in (best.row - 1, best.row + 1)
+                      if self._same_article(row, best.row) and self._same_paragraph(row, best.row)]
         if not neighbours:
             return (best.row,)
-        scored = [ScoredSentence(r, float(similarity[r]), self._coverage(question, r),
-                                 self._bonus(question, r)) for r in neighbours]
+        scored = [self._score(r, question, similarity) for r in neighbours]
         runner_up = max(scored, key=lambda s: s.match + s.bonus)
-        if runner_up.match + runner_up.bonus < QUOTE_NEIGHBOUR_RATIO * (best.match + best.bonus):
-            return (best.row,)
-        return tuple(sorted((best.row, runner_up.row)))
+        if runner_up.match + runner_up.bonus >= QUOTE_NEIGHBOUR_RATIO * score \
+                and "join-neighbour" in self.rules:
+            return tuple(sorted((best.row, runner_up.row)))
+        # A neighbour that holds what the best sentence lacks: "…to see 45,000 patients a year.
+        # Last year it saw 71,800."
+        complement = max(scored, key=lambda s: self._added_coverage(question, best.row, s.row))
+        if complement.typed and "complement" in self.rules \
+                and self._added_coverage(question, best.row, complement.row) >= COMPLEMENT_COVERAGE:
+            return tuple(sorted((best.row, complement.row)))
+        return (best.row,)
+
+    def _added_coverage(self, question: Question, row: int, other: int) -> float:
+        """The share of the question's term weight that `other` holds and `row` does not."""
+        weights = question.term_weights
+        if not weights:
+            return 0.0
+        added = self._sentence_terms[other] - self._sentence_terms[row]
+        return sum(w for t, w in weights.items() if t in added) / sum(weights.values())
+
+    def _same_article(self, row: int, other: int) -> bool:
+        sentences = self.index.sentences
+        return 0 <= row < len(sentences) and sentences[row][0] == sentences[other][0]
+
+    def _is_heading(self, row: int) -> bool:
+        """A headline or crosshead: a line with no sentence punctuation at its end."""
+        return not _TERMINAL.search(self.index.sentence_text(row))
 
     def _same_paragraph(self, a: int, b: int) -> bool:
         article, start, end = self.index.sentences[min(a, b)]
@@ -201,58 +307,88 @@ class Retriever:
         if not weights:
             return 0.0
         present = self._sentence_terms[row]
-        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
+        return sum(w * self._held(t, present, question) for t, w in weights.items()) / sum(weights.values())
 
-    def _bonus(self, question: Question, row: int) -> float:
+    @staticmethod
+    def _held(term: str, present: set[str], question: Question) -> float:
+        """1 for a term the sentence holds, else the similarity of the closest word it holds instead."""
+        if term in present:
+            return 1.0
+        return max((s for c, s in question.close.get(term, {}).items() if c in present), default=0.0)
+
+    def _bonus(self, question: Question, row: int, typed: bool) -> float:
         if question.asks_author:
             return AUTHOR_BONUS if row in self._bylines else 0.0
-        bonus = 0.0
-        if question.answer_pattern is not None and question.answer_pattern.search(
-                self.index.sentence_text(row)):
-            bonus += ANSWER_TYPE_BONUS
-        if question.phrases:
+        bonus = self._type_bonus(question) if typed and "answer-type" in self.rules else 0.0
+        if question.phrases and "phrase" in self.rules:
             shared = len(question.phrases & self._sentence_phrases[row])
             bonus += PHRASE_BONUS * shared / len(question.phrases)
         return bonus
 
-    def _lexical_scores(self, question: str) -> np.ndarray:
-        query = bm25s.tokenize([question], stopwords="en", stemmer=self._stemmer,
+    def _lexical_scores(self, question: Question) -> np.ndarray:
+        query = bm25s.tokenize([question.text], stopwords="en", stemmer=self._stemmer,
                                return_ids=False, show_progress=False)[0]
         if not query:
             return np.zeros(len(self.index.chunks), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(query), dtype=np.float32)
 
     def _without_copies(
-        self, ranked: list[int], best: dict[int, ScoredSentence], k: int
-    ) -> list[tuple[int, tuple[str, ...]]]:
+        self, ranked: list[int], best: dict[int, ScoredSentence], quotes: dict[int, tuple[int, ...]],
+        k: int
+    ) -> list[tuple[int, tuple[str, ...], tuple[int, ...]]]:
         """Keep the best-ranked copy of each passage; name the articles whose copies were dropped.
 
         A passage is a copy when another article repeats most of it, or when its best sentence
-        is already shown in a passage ranked above it (overlapping windows, syndicated sentences).
+        is already shown in a passage ranked above it (syndicated sentences). Of a passage that
+        overlaps one of its article ranked above it (overlapping windows, a quote reaching into
+        the next window), only the sentences not shown yet are shown; none if its quote was.
         """
         chunks = self.index.chunks
         chosen: list[int] = []
+        shown: set[int] = set()  # sentence rows of the chosen passages and their quotes
         also_in: dict[int, set[str]] = {}
+        rows_of: dict[int, tuple[int, ...]] = {}
+        shown_text: dict[int, str] = {}
         for c in ranked:
+            rows = self._shown_rows(c, quotes[c])
+            if "same-article-overlap" in self.rules and shown.intersection(rows):
+                if shown & set(quotes[c]):
+                    continue
+                rows = _unshown_run(rows, quotes[c], shown)
             sentence = _normal(self.index.sentence_text(best[c].row))
-            original = next((o for o in chosen if c in self._copies[o]
-                             or sentence in self._chunk_normal[o]), None)
+            text = self._rows_normal(rows)
+            original = next((o for o in chosen if c in self._copies[o] or sentence in shown_text[o]
+                             or text in shown_text[o] or shown_text[o] in text), None)
             if original is not None:
                 also_in[original].add(chunks[c].article_id)
                 continue
+            shown |= set(rows)
+            shown_text[c] = text
+            rows_of[c] = rows
             chosen.append(c)
             also_in[c] = {chunks[o].article_id for o in self._copies[c]}
             if len(chosen) == k:
                 break
-        return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id}))) for c in chosen]
+        return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id})), rows_of[c]) for c in chosen]
 
 
-def _new_name_pattern(question: str) -> re.Pattern[str]:
-    """For "who"/"which" questions: a capitalised word, not first in its sentence, that the
-    question does not already use — the name that answers it."""
-    asked = {w.lower() for w in _WORD.findall(question)}
-    known = "|".join(re.escape(w) for w in sorted(asked, key=len, reverse=True)) or "(?!)"
-    return re.compile(rf"(?<=\w[ ,(])(?!(?i:{known})\b)[A-Z][\w'’-]+")
+    def _rows_normal(self, rows: tuple[int, ...]) -> str:
+        article, start, _ = self.index.sentences[rows[0]]
+        return _normal(self.index.articles[article].text[start: self.index.sentences[rows[-1]][2]])
+
+    def _shown_rows(self, chunk: int, quote_rows: tuple[int, ...]) -> tuple[int, ...]:
+        rows = self.index.chunk_sentences[chunk] + list(quote_rows)
+        return tuple(range(min(rows), max(rows) + 1))
+
+
+def _unshown_run(rows: tuple[int, ...], quote: tuple[int, ...], shown: set[int]) -> tuple[int, ...]:
+    """The run of rows around the quote that stops where the shown rows begin."""
+    first, last = min(quote), max(quote)
+    while first - 1 in rows and first - 1 not in shown:
+        first -= 1
+    while last + 1 in rows and last + 1 not in shown:
+        last += 1
+    return tuple(range(first, last + 1))
 
 
 def _top(scores: np.ndarray, k: int) -> list[int]:
@@ -270,7 +406,7 @@ def _normal(text: str) -> str:
 def _phrases(text: str) -> frozenset[tuple[str, str]]:
     w = words(text)
     return frozenset((a, b) for a, b in zip(w, w[1:], strict=False)
-                     if not (a in _FUNCTION_WORDS and b in _FUNCTION_WORDS))
+                     if not (a in FUNCTION_WORDS and b in FUNCTION_WORDS))
 
 
 def _inverse_document_frequencies(documents: list[list[str]]) -> dict[str, float]:

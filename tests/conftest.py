@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa_bot.answer import Answerer  # noqa: E402
 from qa_bot.config import Settings  # noqa: E402
 from qa_bot.encoder import Encoder  # noqa: E402
+from qa_bot.entities import EntityTagger  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
@@ -25,6 +26,15 @@ def encoder() -> Encoder:
     return Encoder()
 
 
+TAGGER = EntityTagger()  # loads spaCy on first use, once for the whole session
+
+
+@pytest.fixture(scope="session")
+def tagger() -> EntityTagger:
+    """The real spaCy entity tagger, shared by every test."""
+    return TAGGER
+
+
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the seed corpus with an index folder of this session's own."""
@@ -32,9 +42,9 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def answerer(seed_settings: Settings, encoder: Encoder) -> Answerer:
+def answerer(seed_settings: Settings, encoder: Encoder, tagger: EntityTagger) -> Answerer:
     """An Answerer over the seeds, built once and shared (it is read-only after start-up)."""
-    return Answerer.open(seed_settings, encoder=encoder)
+    return Answerer.open(seed_settings, encoder=encoder, tagger=tagger)
 
 
 @pytest.fixture
@@ -46,7 +56,17 @@ def corpus_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def corpus2_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Answerer:
-    """An Answerer over tests/data/corpus2: articles and page furniture the tuning never saw."""
+def corpus2_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
+                     tagger: EntityTagger) -> Answerer:
+    """An Answerer over tests/data/corpus2 (a tuning set since the rules were written on it)."""
     settings = Settings(corpus_dir=DATA / "corpus2", index_dir=tmp_path_factory.mktemp("corpus2-index"))
-    return Answerer.open(settings, encoder=encoder)
+    return Answerer.open(settings, encoder=encoder, tagger=tagger)
+
+
+@pytest.fixture(scope="session")
+def newsroom_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
+                      tagger: EntityTagger) -> Answerer:
+    """An Answerer over tests/data/newsroom_tune: 35 articles of three other outlets (tuning half)."""
+    settings = Settings(corpus_dir=DATA / "newsroom_tune",
+                        index_dir=tmp_path_factory.mktemp("newsroom-index"))
+    return Answerer.open(settings, encoder=encoder, tagger=tagger)

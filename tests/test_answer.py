@@ -81,9 +81,9 @@ def test_quotes_are_verbatim_slices_of_the_cleaned_article(answerer: Answerer) -
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        ("Lababidi", "Lababidi"),
-        ("Qudsayya", "Qudsayya"),
-        ("400", "400"),
+        ("who is Lababidi?", "Lababidi"),
+        ("what is in Qudsayya?", "Qudsayya"),
+        ("where did the 400 go?", "400"),
         ("Khmeimim airbase", "Khmeimim"),
     ],
 )
@@ -132,5 +132,25 @@ def test_huge_question_is_refused(answerer: Answerer) -> None:
 
 
 def test_top_k_limits_the_passages(answerer: Answerer) -> None:
-    assert len(answerer.ask("Russia", top_k=2).passages) == 2
-    assert len(answerer.ask("Russia").passages) == 5
+    assert len(answerer.ask("what is Russia doing?", top_k=2).passages) == 2
+    assert len(answerer.ask("what is Russia doing?").passages) == 5
+
+
+@pytest.mark.parametrize(("question", "says"), [
+    ("???", "no words"),
+    ("12 400", "no words"),
+    ("\u200b\u200b", "empty"),
+    ("what is the", "only small words"),
+    ("who are they?", "only small words"),
+    ("Damascus", "only a name"),
+    ("Bashar al-Assad?", "only a name"),
+])
+def test_questions_with_nothing_to_search_get_a_hint(answerer: Answerer, question: str, says: str) -> None:
+    with pytest.raises(QuestionError, match=says) as caught:
+        answerer.ask(question)
+    assert caught.value.hint is not None and "?" in caught.value.hint
+
+
+def test_a_name_in_a_real_question_is_searched(answerer: Answerer) -> None:
+    assert answerer.ask("Damascus airport?").passages
+    assert answerer.ask("damascus").passages  # lower case: maybe a keyword search, searched

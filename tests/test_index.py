@@ -12,7 +12,7 @@ from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.errors import IndexStoreError
 from qa_bot.index import CURRENT, FaissVectorStore, load_index, open_index
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, TAGGER
 
 NEW_ARTICLE = (
     "The Dutch foreign ministry said on Tuesday that its embassy in Damascus would "
@@ -32,7 +32,7 @@ def small_corpus(tmp_path: Path) -> Path:
 
 def build(corpus: Path, index_dir: Path, encoder: Encoder, log: list[str] | None = None):  # type: ignore[no-untyped-def]
     settings = Settings(corpus_dir=corpus, index_dir=index_dir)
-    return open_index(settings, encoder, (log if log is not None else []).append)
+    return open_index(settings, encoder, (log if log is not None else []).append, tagger=TAGGER)
 
 
 def live_folder(index_dir: Path) -> Path:
@@ -157,7 +157,7 @@ def test_unwritable_index_folder_is_a_clear_error(small_corpus: Path, tmp_path: 
 
 def test_settings_change_rebuilds(small_corpus: Path, tmp_path: Path, encoder: Encoder) -> None:
     settings = Settings(corpus_dir=small_corpus, index_dir=tmp_path / "idx")
-    open_index(settings, encoder)
-    index, update = open_index(replace(settings, chunk_sentences=2, chunk_overlap=0), encoder)
+    open_index(settings, encoder, tagger=TAGGER)
+    index, update = open_index(replace(settings, chunk_sentences=2, chunk_overlap=0), encoder, tagger=TAGGER)
     assert update.action == "built"
     assert max(len(c.sentences) for c in index.chunks) <= 2 + 2  # headline lines ride along

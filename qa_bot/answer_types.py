@@ -1,0 +1,236 @@
+"""What kind of thing a question asks for, and whether a sentence holds a new one.
+
+"Which town…" asks for a place, "how much…" for an amount, "why…" for a cause. A sentence answers
+only if it holds an item of that kind the question does not already name: "The worst-hit town was
+Kelso" answers "which town was worst hit by the floods?", the headline "Floods cut off river towns"
+does not. Items are the named entities tagged at index time, and for numbers, dates, times and
+causes also their plain written forms, which the tagger sometimes misses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from qa_bot.entities import Entity
+
+_NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
+                    "LAW"})
+_WORD = re.compile(r"[\w'’-]+")
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                     r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?|"
+                     r"half|several)\b", re.IGNORECASE)
+_MONEY = re.compile(r"[$€£¥₽]\s?\d|\d[\d,.]*\s*(?:m|bn|k)?\s*(?:dollars?|euros?|pounds?|roubles?|"
+                    r"rubles?|yen|francs?|kwacha|rupees?|pence|cents?)\b|\b(?:US|NZ|A|C|HK)\$\s?\d",
+                    re.IGNORECASE)
+_MONTH = (r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?")
+_DATE = re.compile(rf"\b(?:1[89]\d\d|20\d\d|{_MONTH}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|"
+                   r"yesterday|today|tomorrow|tonight|(?:last|this|next) (?:week|month|year|weekend))\b")
+_TIME = re.compile(r"\b\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|GMT|BST|UTC|CET)\b|"
+                   r"\b\d{1,2}:\d{2}\b|\b(?:noon|midday|midnight|dawn|dusk)\b", re.IGNORECASE)
+_DURATION = re.compile(r"\b(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+                       r"twelve|several|a few|many)[\s-]+(?:\w+[\s-]+)?(?:seconds?|minutes?|hours?|days?|"
+                       r"nights?|weeks?|months?|years?|decades?|centuries)\b", re.IGNORECASE)
+_REASON = re.compile(r"\b(?:because|due to|owing to|as a result|result of|thanks to|caused by|blamed|"
+                     r"blaming|citing|cited|reasons?|so that|in order to|for fear|in protest|"
+                     r"aimed at|meant to|designed to|to (?:avoid|protect|prevent|ensure|reduce|stop|save))\b",
+                     re.IGNORECASE)
+# A name the tagger missed: a capitalised word that does not start the sentence ("Baba Amr").
+_CAPITALISED = re.compile(r"(?<=\w[ ,(])[A-Z][\w'’-]+(?: (?:al-|de |van |von )?[A-Z][\w'’-]+)*")
+
+_PLACE_WORDS = frozenset(
+    "town city country nation region province state village capital district area county port island "
+    "place location neighbourhood neighborhood suburb border crossing airport street river sea coast "
+    "continent territory municipality borough valley lake mountain base destination venue site "
+    "stadium hospital prison".split())
+_PERSON_WORDS = frozenset(
+    "person man woman official minister president leader spokesman spokeswoman spokesperson journalist "
+    "reporter commander general chief executive ceo player coach manager driver mayor judge lawyer "
+    "senator candidate analyst expert scientist researcher author writer singer actor director head "
+    "diplomat envoy ambassador doctor officer soldier king queen prince chairman chairwoman chair "
+    "founder owner farmer resident worker student teacher professor economist governor captain "
+    "striker goalkeeper athlete runner winner champion victim suspect witness member politician "
+    "councillor councilor boss secretary negotiator academic curator architect artist composer "
+    "singer pilot surgeon nurse spokesperson".split())
+_ORG_WORDS = frozenset(
+    "company firm organisation organization agency newspaper paper outlet publication broadcaster "
+    "channel network bank group party club team union ministry department authority council "
+    "university institute charity airline carrier brand court business retailer chain manufacturer "
+    "maker operator regulator body association federation league sponsor insurer lender startup "
+    "studio label publisher magazine website service supermarket school museum fund investor "
+    "consortium coalition alliance militia faction journal watchdog broadcaster firm".split())
+_DATE_WORDS = frozenset("year day date month week decade season century".split())
+_MONEY_WORDS = frozenset(
+    "money cost costs price prices fee fees fine salary budget funding fund sum amount pay paid "
+    "spend spent worth value profit profits revenue revenues loss losses income earnings deal "
+    "investment raise raised charge rent bill compensation prize bonus tax".split())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The kind of answer a question asks for."""
+
+    kind: str  # "person", "place", "organisation", "name", "date", "time", "money", "count", ...
+    labels: frozenset[str]  # entity labels that are items of this kind
+    pattern: re.Pattern[str] | None = None  # plain written forms that count too
+    certain: bool = True  # whether a quote without such an item is surely no answer
+    numeric: bool = False  # numbers, dates, times: found reliably, unlike names the small tagger mixes up
+    counted: tuple[str, ...] = ()  # for "how many X": the words of X, one of which a count counts
+
+
+# The small tagger often mixes up people, places and organisations ("Skelmoor" as an organisation,
+# "Prof Eklund" as one too), so every kind of name accepts any name; the kind still names it.
+PERSON = Expected("person", _NAMES, _CAPITALISED)
+WHO = Expected("person or organisation", _NAMES, _CAPITALISED)
+ACTOR = Expected("speaker", _NAMES, _CAPITALISED)
+PLACE = Expected("place", _NAMES, _CAPITALISED)
+ORGANISATION = Expected("organisation", _NAMES, _CAPITALISED)
+NAME = Expected("name", _NAMES, _CAPITALISED)
+NATIONALITY = Expected("nationality or group", _NAMES, _CAPITALISED)
+DATE = Expected("date", frozenset({"DATE"}), _DATE, numeric=True)
+TIME = Expected("time", frozenset({"TIME"}), _TIME, numeric=True)
+DURATION = Expected("duration", frozenset({"DATE", "TIME"}), _DURATION, numeric=True)
+MONEY = Expected("money", frozenset({"MONEY"}), _MONEY, numeric=True)
+AMOUNT = Expected("amount", frozenset({"MONEY", "PERCENT", "QUANTITY", "CARDINAL"}), _NUMBER, numeric=True)
+COUNT = Expected("count", frozenset({"CARDINAL", "QUANTITY"}), _NUMBER, numeric=True)
+PERCENT = Expected("percentage", frozenset({"PERCENT"}), re.compile(r"%|\bper ?cent\b", re.IGNORECASE),
+                   numeric=True)
+MEASURE = Expected("measure", frozenset({"QUANTITY", "CARDINAL", "DATE"}), _NUMBER, numeric=True)
+REASON = Expected("reason", frozenset(), _REASON, certain=False)
+
+_RULES: tuple[tuple[re.Pattern[str], Expected], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), expected) for pattern, expected in (
+        (r"\b(?:at )?what time\b|\bat what hour\b|\bwhat hour\b", TIME),
+        (r"\bhow long\b|\bfor how many (?:days|weeks|months|years|hours)\b", DURATION),
+        (r"\bhow many (?:days|weeks|months|years|hours|minutes|decades)\b", DURATION),
+        (r"\bwhat (?:percentage|percent|proportion|share)\b|\bby how much\b", PERCENT),
+        (r"\bhow many\b", COUNT),
+        (r"\bhow much (?:money|did (?:it|they|he|she) (?:cost|pay|spend|raise))\b|"
+         r"\bhow much (?:\w+ ){0,4}(?:cost|pay|paid|spend|spent|raise|raised|worth|earn|charge|invest)",
+         MONEY),
+        (r"\bhow much\b", AMOUNT),
+        (r"\bhow old\b|\bwhat age\b|\bhow far\b|\bhow (?:big|large|tall|deep|high|heavy|wide|fast)\b",
+         MEASURE),
+        (r"^\s*(?:since |until |till |by )?when\b|\bwhen (?:did|does|do|is|was|will|were|are|has|had)\b|"
+         r"\b(?:what|which|in which|in what) (?:year|date|day|month|decade)\b|\bhow soon\b", DATE),
+        (r"^\s*where\b|\bwhere (?:did|does|do|is|was|will|were|are|has|had|to|from)\b|\bfrom where\b", PLACE),
+        (r"^\s*why\b|\bwhy (?:did|does|do|is|was|will|were|are|has|had)\b|\bfor what reason\b|"
+         r"\bwhat (?:was|is) the reason\b|\bwhat (?:caused|prompted|led to|triggered)\b|"
+         r"\bwhat (?:was|is) behind\b", REASON),
+        (r"\b(?:who|which \w+) (?:said|says|told|wrote|reported|announced|claimed|called|described|"
+         r"warned|urged)\b", ACTOR),
+        (r"^\s*(?:who|whom|whose)\b|\b(?:by|to|from|with) whom\b", WHO),
+        (r"\bwhat nationality\b", NATIONALITY),
+    )
+)
+_KIND_OF = frozenset("kind type sort of".split())
+_AUXILIARIES = frozenset("did does do is was are were has have had will would can could should may might "
+                         "must happened happens caused causes made makes".split())
+_WHICH = re.compile(r"\b(?:which|what)\s+(?P<words>(?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
+
+
+def expected_answer(question: str) -> Expected | None:
+    """The kind of item the question asks for, or None when it does not say ("is Russia leaving?")."""
+    for pattern, expected in _RULES:
+        if pattern.search(question):
+            if expected in (ACTOR, WHO) and (head := _which_head(question)) is not None:
+                return head
+            if expected is COUNT and (counted := counted_words(question)):
+                return replace(COUNT, counted=counted)
+            return expected
+    return _which_head(question)
+
+
+_HOW_MANY = re.compile(r"\bhow many (?P<what>(?:[\w'’-]+\s*){1,4})", re.IGNORECASE)
+_IRREGULAR_VERBS = frozenset(
+    "went left came took saw got made gave lost won fled spent paid sold bought held met ran fell rose "
+    "said told kept built brought caught sent became began died flew drove wrote stood sat".split())
+_COUNTER_WORDS = frozenset("kinds kind types type sorts sort number numbers of different separate "
+                           "individual more other new extra additional".split())
+
+
+def counted_words(question: str) -> tuple[str, ...]:
+    """"how many kinds of amphibians live…" -> ("amphibians",): what the number must count."""
+    m = _HOW_MANY.search(question)
+    if m is None:
+        return ()
+    words: list[str] = []
+    for word in m["what"].lower().split():
+        if word in _PHRASE_END - {"of"} or word in _IRREGULAR_VERBS or word.endswith(("ed", "ing")) and words:
+            break
+        if word not in _COUNTER_WORDS:
+            words.append(word)
+    # The head noun: the first plural ("russian troops"), else the last word ("kessling staff").
+    plural = next((w for w in words if len(w) > 3 and w.endswith("s") and not w.endswith("ss")), None)
+    return (plural,) if plural else tuple(words[-1:])
+
+
+def _which_head(question: str) -> Expected | None:
+    """"Which town…", "what newspaper…", "which Russian official…": the noun says the kind."""
+    for m in _WHICH.finditer(question):
+        words = [w for w in m["words"].lower().split() if w not in _KIND_OF]
+        if not words or words[0] in _AUXILIARIES:
+            continue  # "what did the minister say": no noun names the kind
+        for word in words:
+            word = word.rstrip("s'’") if word not in _PLACE_WORDS | _PERSON_WORDS | _ORG_WORDS else word
+            if word in _PLACE_WORDS or word + "s" in _PLACE_WORDS:
+                return PLACE
+            if word in _PERSON_WORDS or word + "s" in _PERSON_WORDS:
+                return PERSON
+            if word in _ORG_WORDS or word + "s" in _ORG_WORDS:
+                return ORGANISATION
+            if word in _DATE_WORDS:
+                return DATE
+            if word in _MONEY_WORDS:
+                return MONEY
+        if m.group(0).lower().startswith("which"):
+            return NAME
+    return None
+
+
+_PHRASE_END = _AUXILIARIES | _KIND_OF | frozenset(
+    "of in on at to for from by with about the a an its their his her this that these those "
+    "and or against over after before during into between under than".split())
+
+
+_SPAN = re.compile(r"^(?:about |some |more than |almost |nearly |over |up to |the past |the last )?"
+                   r"\S+ (?:seconds|minutes|hours|days|weeks|months|years|decades)$", re.IGNORECASE)
+
+
+def new_items(expected: Expected, sentence: str, entities: tuple[Entity, ...],
+              question_words: frozenset[str], counts: Callable[[str, int], bool] | None = None,
+              ) -> list[str]:
+    """Items of the expected kind in a sentence that the question does not already name.
+
+    A written form counts only outside entities of other kinds: "12.5" in "£12.5 million" is money,
+    not a count; "six weeks" is a span of time, not the date a "when" question asks for; "72-year-old"
+    is an age, not how long something took. For "how many X", `counts(sentence, end)` says whether
+    the words after a number ending at `end` name X.
+    """
+    spans = [(e.start, e.end) for e in entities if e.label in expected.labels
+             and not (expected is DATE and _SPAN.match(sentence[e.start: e.end]))
+             and not (expected is DURATION and not _DURATION.search(sentence[e.start: e.end] + " "))
+             and not _is_age(sentence, e.start, e.end)]
+    if expected.pattern is not None:
+        other = [(e.start, e.end) for e in entities if e.label not in expected.labels]
+        spans += [m.span() for m in expected.pattern.finditer(sentence)
+                  if not any(s <= m.start() < e for s, e in other) and not _is_age(sentence, *m.span())]
+    if expected.counted and counts is not None:
+        spans = [(s, e) for s, e in spans if counts(sentence, e)]
+    items = [sentence[s:e] for s, e in spans]
+    return [item for item in items if not _already_named(item, question_words)]
+
+
+_AGE = re.compile(r"[\s-]*(?:years?[\s-]*)?old\b", re.IGNORECASE)
+
+
+def _is_age(sentence: str, start: int, end: int) -> bool:
+    """"72-year-old", "aged 75": a person's age, which answers neither "how long" nor "when"."""
+    return bool(_AGE.match(sentence, end) or sentence[start:end].lower().endswith("old")
+                or sentence[max(0, start - 5):start].lower().endswith("aged "))
+
+
+def _already_named(item: str, question_words: frozenset[str]) -> bool:
+    words = [w for w in _WORD.findall(item.lower()) if w not in {"the", "a", "an", "of", "and"}]
+    return bool(words) and all(w in question_words or w.rstrip("s") in question_words for w in words)
