@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from qa_bot.entities import Entity
 
-_NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
+NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
                     "LAW"})
 _WORD = re.compile(r"[\w'’-]+")
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
@@ -81,13 +81,13 @@ class Expected:
 
 # The small tagger often mixes up people, places and organisations ("Skelmoor" as an organisation,
 # "Prof Eklund" as one too), so every kind of name accepts any name; the kind still names it.
-PERSON = Expected("person", _NAMES, _CAPITALISED)
-WHO = Expected("person or organisation", _NAMES, _CAPITALISED)
-ACTOR = Expected("speaker", _NAMES, _CAPITALISED)
-PLACE = Expected("place", _NAMES, _CAPITALISED)
-ORGANISATION = Expected("organisation", _NAMES, _CAPITALISED)
-NAME = Expected("name", _NAMES, _CAPITALISED)
-NATIONALITY = Expected("nationality or group", _NAMES, _CAPITALISED)
+PERSON = Expected("person", NAMES, _CAPITALISED)
+WHO = Expected("person or organisation", NAMES, _CAPITALISED)
+ACTOR = Expected("speaker", NAMES, _CAPITALISED)
+PLACE = Expected("place", NAMES, _CAPITALISED)
+ORGANISATION = Expected("organisation", NAMES, _CAPITALISED)
+NAME = Expected("name", NAMES, _CAPITALISED)
+NATIONALITY = Expected("nationality or group", NAMES, _CAPITALISED)
 DATE = Expected("date", frozenset({"DATE"}), _DATE, numeric=True)
 TIME = Expected("time", frozenset({"TIME"}), _TIME, numeric=True)
 DURATION = Expected("duration", frozenset({"DATE", "TIME"}), _DURATION, numeric=True)
@@ -151,7 +151,7 @@ _COUNTER_WORDS = frozenset("kinds kind types type sorts sort number numbers of d
 
 
 def counted_words(question: str) -> tuple[str, ...]:
-    """"how many kinds of amphibians live…" -> ("amphibians",): what the number must count."""
+    """"how many kinds of amphibians live…" -> ("amphibians",): the words of what a number must count."""
     m = _HOW_MANY.search(question)
     if m is None:
         return ()
@@ -161,9 +161,7 @@ def counted_words(question: str) -> tuple[str, ...]:
             break
         if word not in _COUNTER_WORDS:
             words.append(word)
-    # The head noun: the first plural ("russian troops"), else the last word ("kessling staff").
-    plural = next((w for w in words if len(w) > 3 and w.endswith("s") and not w.endswith("ss")), None)
-    return (plural,) if plural else tuple(words[-1:])
+    return tuple(words)
 
 
 def _which_head(question: str) -> Expected | None:

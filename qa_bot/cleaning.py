@@ -97,7 +97,8 @@ _CHROME_WORDS = re.compile(
     r"\bapp store\b|\bgoogle play\b|\badvertisement\b|\bcontinue reading\b|\bcontinues below\b|"
     r"\bscroll to continue\b|\bpaid (?:post|content|partnership)\b|\bsponsored by\b|\blicensing rights\b|"
     r"\bopens? (?:in )?(?:a )?new (?:tab|window)\b|\bsee here\b|\bfull ?screen\b|\baffiliate\b|"
-    r"\breader-supported\b|\bmake a (?:gift|donation)\b|\btax-deductible\b|"
+    r"\breader-supported\b|\bmake a (?:gift|donation)\b|\btax-deductible\b|\bfind out more\b|"
+    r"\blearn more\b|\boffer ends\b|\bterms apply\b|"
     r"\bcreative commons\b",
     re.IGNORECASE,
 )
@@ -338,7 +339,8 @@ def _chrome_kind(sentence: str) -> str | None:
         return None
     if _READER.search(unquoted) or not _TERMINAL.search(sentence):  # "…unplanned.View on euronews"
         return "strong"
-    if _CALL_TO_ACTION.match(unquoted) or _words(sentence) <= MAX_SHORT_SENTENCE_WORDS:
+    if _CALL_TO_ACTION.match(unquoted) or _words(sentence) <= MAX_SHORT_SENTENCE_WORDS \
+            or _LABELLED.match(sentence):  # "Meridian Pro: unlimited access for $9.99 a month."
         return "weak"
     return None
 

@@ -19,7 +19,7 @@ import bm25s
 import numpy as np
 import Stemmer
 
-from qa_bot.answer_types import Expected, expected_answer, new_items
+from qa_bot.answer_types import NAMES, Expected, expected_answer, new_items
 from qa_bot.index import Index
 from qa_bot.paraphrase import CloseWords
 
@@ -34,7 +34,6 @@ QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best senten
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
-COMPLEMENT_COVERAGE = 0.15  # a neighbour adding this share of the question's terms joins the quote
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
 SYNDICATION_SHINGLE = 5  # words per shingle when comparing passages across articles
 SYNDICATION_OVERLAP = 0.6  # share of the shorter passage's shingles that makes it a copy
@@ -45,7 +44,6 @@ RULES = frozenset({
     "phrase",  # the question's own word pairs lift a sentence
     "answer-neighbour",  # the quote moves to the neighbour holding the item asked for
     "join-neighbour",  # a neighbour scoring nearly as well joins the quote
-    "complement",  # a neighbour holding the item and terms the best sentence lacks joins it
     "quote-bonus",  # a passage whose quote holds the item asked for is lifted like one whose best does
     "same-article-overlap",  # passages overlapping one shown above are not shown again
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
@@ -59,6 +57,7 @@ FUNCTION_WORDS = frozenset(
     "about and or not any there this that these those it its be been being as into than then "
     "according".split()
 )
+_BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
@@ -76,7 +75,6 @@ class Question:
     text: str
     vector: np.ndarray
     term_weights: dict[str, float]  # stemmed content words and their IDF (unknown words weigh most)
-    close: dict[str, dict[str, float]]  # per term, the corpus's close words and their similarity
     phrases: frozenset[tuple[str, str]]  # adjacent word pairs that are not both function words
     expected: Expected | None  # the kind of item asked for, when the question says
     counted: frozenset[str]  # for "how many X", stems of X
@@ -133,6 +131,9 @@ class Retriever:
         self._idf = _inverse_document_frequencies([self.terms(c.text) for c in index.chunks])
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         corpus_words = {w for a in index.articles.values() for w in words(a.text)}
+        self._name_words = frozenset(
+            w for r, entities in enumerate(index.sentence_entities) for e in entities if e.label in NAMES
+            for w in words(index.sentence_text(r)[e.start: e.end]))
         self._close_words = CloseWords(*word_vectors, corpus_words, self._stemmer.stemWord) \
             if word_vectors is not None else None
         self._copies = _syndicated_copies(index)
@@ -140,7 +141,7 @@ class Retriever:
         self._bylines = frozenset(
             r for r, (article_id, start, _) in enumerate(index.sentences)
             if (author := index.articles[article_id].info.author)
-            and index.articles[article_id].text.startswith(author, start)
+            and _BY.sub("", index.sentence_text(r)).startswith(author)
         )
 
     def terms(self, text: str) -> list[str]:
@@ -152,27 +153,20 @@ class Retriever:
         weights = {t: self._idf.get(t, self._unknown_idf) for t in self.terms(text)}
         asks_author = bool(_ASKS_AUTHOR.search(text))
         expected = None if asks_author else expected_answer(text)
-        close = self._close(text, weights)
-        counted = self._counted(expected.counted, close) if expected else frozenset()
-        return Question(text, vector, weights, close, _phrases(text), expected,
+        counted = self._counted(expected.counted) if expected else frozenset()
+        return Question(text, vector, weights, _phrases(text), expected,
                         counted,
                         frozenset(words(text)), asks_author)
 
-    def _close(self, text: str, weights: dict[str, float]) -> dict[str, dict[str, float]]:
-        """For each content word of the question, the corpus's words close to it."""
-        if self._close_words is None or "close-words" not in self.rules:
-            return {}
-        close = {}
-        for word in (w for w in words(text) if w not in FUNCTION_WORDS):
-            found = {c: s for c, s in self._close_words.of(word).items() if c not in weights}
-            if found:
-                close[self._stemmer.stemWord(word)] = found
-        return close
-
-    def _counted(self, counted: tuple[str, ...], close: dict[str, dict[str, float]]) -> frozenset[str]:
-        """Stems of what "how many X" counts, and of the corpus's words close to X."""
+    def _counted(self, counted: tuple[str, ...]) -> frozenset[str]:
+        """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left
+        out, unless a name is all there is: "100 Russian officials" does not count "russian troops",
+        "7,600 Syrians" counts "syrians"."""
+        counted = tuple(w for w in counted if w.lower() not in self._name_words) or counted
         stems = set(self.terms(" ".join(counted)))
-        return frozenset(stems | {c for t in stems for c in close.get(t, {})})
+        if self._close_words is not None and "close-words" in self.rules:
+            stems |= {c for word in counted for c in self._close_words.of(word.lower())}
+        return frozenset(stems)
 
     def search(self, question: Question, k: int) -> list[Candidate]:
         """The k best passages, a syndicated copy listed once with every article carrying it."""
@@ -273,21 +267,7 @@ class Retriever:
         if runner_up.match + runner_up.bonus >= QUOTE_NEIGHBOUR_RATIO * score \
                 and "join-neighbour" in self.rules:
             return tuple(sorted((best.row, runner_up.row)))
-        # A neighbour that holds what the best sentence lacks: "…to see 45,000 patients a year.
-        # Last year it saw 71,800."
-        complement = max(scored, key=lambda s: self._added_coverage(question, best.row, s.row))
-        if complement.typed and "complement" in self.rules \
-                and self._added_coverage(question, best.row, complement.row) >= COMPLEMENT_COVERAGE:
-            return tuple(sorted((best.row, complement.row)))
         return (best.row,)
-
-    def _added_coverage(self, question: Question, row: int, other: int) -> float:
-        """The share of the question's term weight that `other` holds and `row` does not."""
-        weights = question.term_weights
-        if not weights:
-            return 0.0
-        added = self._sentence_terms[other] - self._sentence_terms[row]
-        return sum(w for t, w in weights.items() if t in added) / sum(weights.values())
 
     def _same_article(self, row: int, other: int) -> bool:
         sentences = self.index.sentences
@@ -307,14 +287,7 @@ class Retriever:
         if not weights:
             return 0.0
         present = self._sentence_terms[row]
-        return sum(w * self._held(t, present, question) for t, w in weights.items()) / sum(weights.values())
-
-    @staticmethod
-    def _held(term: str, present: set[str], question: Question) -> float:
-        """1 for a term the sentence holds, else the similarity of the closest word it holds instead."""
-        if term in present:
-            return 1.0
-        return max((s for c, s in question.close.get(term, {}).items() if c in present), default=0.0)
+        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
 
     def _bonus(self, question: Question, row: int, typed: bool) -> float:
         if question.asks_author:
