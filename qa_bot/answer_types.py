@@ -18,12 +18,12 @@ from qa_bot.entities import Entity
 NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
                     "LAW"})
 _WORD = re.compile(r"[\w'’-]+")
-_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+_NUMBER = re.compile(r"\d+(?:[,.]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                      r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?|"
                      r"half|several)\b", re.IGNORECASE)
-_MONEY = re.compile(r"[$€£¥₽]\s?\d|\d[\d,.]*\s*(?:m|bn|k)?\s*(?:dollars?|euros?|pounds?|roubles?|"
-                    r"rubles?|yen|francs?|kwacha|rupees?|pence|cents?)\b|\b(?:US|NZ|A|C|HK)\$\s?\d",
-                    re.IGNORECASE)
+_MONEY = re.compile(r"[$€£¥₽]\s?\d+(?:[,.]\d+)*(?:\s?(?:m|bn|k|million|billion)\b)?|"
+                    r"\d[\d,.]*\s*(?:m|bn|k)?\s*(?:dollars?|euros?|pounds?|roubles?|rubles?|yen|francs?|"
+                    r"kwacha|rupees?|pence|cents?)\b|\b(?:US|NZ|A|C|HK)\$\s?\d", re.IGNORECASE)
 _MONTH = (r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?")
 _DATE = re.compile(rf"\b(?:1[89]\d\d|20\d\d|{_MONTH}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|"
                    r"yesterday|today|tomorrow|tonight|(?:last|this|next) (?:week|month|year|weekend))\b")
@@ -107,7 +107,7 @@ _RULES: tuple[tuple[re.Pattern[str], Expected], ...] = tuple(
         (r"\bwhat (?:percentage|percent|proportion|share)\b|\bby how much\b", PERCENT),
         (r"\bhow many\b", COUNT),
         (r"\bhow much (?:money|did (?:it|they|he|she) (?:cost|pay|spend|raise))\b|"
-         r"\bhow much (?:\w+ ){0,4}(?:cost|pay|paid|spend|spent|raise|raised|worth|earn|charge|invest)",
+         r"\bhow much (?:[\w'’-]+ ){0,8}(?:cost|pay|paid|spend|spent|raise|raised|worth|earn|charge|invest)",
          MONEY),
         (r"\bhow much\b", AMOUNT),
         (r"\bhow old\b|\bwhat age\b|\bhow far\b|\bhow (?:big|large|tall|deep|high|heavy|wide|fast)\b",
@@ -161,6 +161,8 @@ def counted_words(question: str) -> tuple[str, ...]:
             break
         if word not in _COUNTER_WORDS:
             words.append(word)
+            if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+                break  # the plural noun ends what is counted: "russian troops", "kinds of amphibians"
     return tuple(words)
 
 
@@ -211,9 +213,9 @@ def new_items(expected: Expected, sentence: str, entities: tuple[Entity, ...],
              and not (expected is DURATION and not _DURATION.search(sentence[e.start: e.end] + " "))
              and not _is_age(sentence, e.start, e.end)]
     if expected.pattern is not None:
-        other = [(e.start, e.end) for e in entities if e.label not in expected.labels]
+        tagged = [(e.start, e.end) for e in entities]  # a tagged item is judged by its label alone
         spans += [m.span() for m in expected.pattern.finditer(sentence)
-                  if not any(s <= m.start() < e for s, e in other) and not _is_age(sentence, *m.span())]
+                  if not any(s <= m.start() < e for s, e in tagged) and not _is_age(sentence, *m.span())]
     if expected.counted and counts is not None:
         spans = [(s, e) for s, e in spans if counts(sentence, e)]
     items = [sentence[s:e] for s, e in spans]

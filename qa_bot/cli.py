@@ -17,6 +17,7 @@ from qa_bot.errors import QABotError
 
 if TYPE_CHECKING:
     from qa_bot.answer import Answerer
+    from qa_bot.evaluation import EvalQuestion
 
 EXAMPLE = "how many soldiers left Damascus?"
 
@@ -80,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="measure answer quality")
     evaluate.add_argument("questions", type=Path, help="JSONL file of questions and answers")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    evaluate.add_argument("--without", action="append", default=[], metavar="RULE",
+                          help="switch a hand-set rule off (repeatable); --ablate lists them")
+    evaluate.add_argument("--ablate", action="store_true",
+                          help="measure the set with every rule, then with each rule switched off")
     evaluate.set_defaults(run=_eval)
 
     health = commands.add_parser("health", parents=[common],
@@ -138,16 +143,23 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_bot.answer import RULES
     from qa_bot.evaluation import evaluate, read_questions
 
+    unknown = sorted(set(args.without) - RULES)
+    if unknown:
+        raise QABotError(f"no rule named {', '.join(unknown)}", hint=f"rules: {', '.join(sorted(RULES))}")
     questions = read_questions(args.questions)
-    report = evaluate(_open(settings), questions)
+    answerer = _open(settings)
+    if args.ablate:
+        return _ablation(answerer, questions, RULES - set(args.without))
+    report = evaluate(answerer.with_rules(RULES - set(args.without)), questions)
     metrics = report.metrics()
     if args.json:
         print(json.dumps(metrics | {"by_shape": report.by_shape(), "misses": report.misses}, indent=2))
         return 0
     print(f"{report.answerable} answerable and {report.unanswerable} unanswerable questions "
-          f"from {args.questions}")
+          f"from {args.questions}" + (f", without {', '.join(args.without)}" if args.without else ""))
     for name, value in metrics.items():
         shown = f"{int(value)}" if name == "duplicate_top3" else f"{value:.3f}"
         print(f"  {name:<24}{shown}")
@@ -160,6 +172,19 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     print("misses:" if report.misses else "misses: none")
     for miss in report.misses:
         print(f"  {miss}")
+    return 0
+
+
+def _ablation(answerer: Answerer, questions: list[EvalQuestion], rules: frozenset[str]) -> int:
+    """One line per rule: the metrics with it switched off, beside those with every rule on."""
+    from qa_bot.evaluation import evaluate
+
+    columns = {"hit@1": "hit@1", "hit@3": "hit@3", "quote_contains_answer": "quote",
+               "abstention": "abstains", "false_abstention": "false"}
+    print(f"{'rules':<30}" + "".join(f"{title:>10}" for title in columns.values()))
+    for label, active in [("all", rules)] + [(f"without {r}", rules - {r}) for r in sorted(rules)]:
+        m = evaluate(answerer.with_rules(active), questions).metrics()
+        print(f"{label:<30}" + "".join(f"{m[c]:>10.3f}" for c in columns))
     return 0
 
 

@@ -58,6 +58,8 @@ FUNCTION_WORDS = frozenset(
     "according".split()
 )
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
+_BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
+MAX_BYLINE_WORDS = 12
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
@@ -138,11 +140,14 @@ class Retriever:
             if word_vectors is not None else None
         self._copies = _syndicated_copies(index)
         self._sentence_chunk = {r: c for c, rows in enumerate(index.chunk_sentences) for r in rows}
-        self._bylines = frozenset(
-            r for r, (article_id, start, _) in enumerate(index.sentences)
-            if (author := index.articles[article_id].info.author)
-            and _BY.sub("", index.sentence_text(r)).startswith(author)
-        )
+        self._bylines = frozenset(r for r in range(len(index.sentences)) if self._is_byline(r))
+
+    def _is_byline(self, row: int) -> bool:
+        """"By Jane Smith · 3 May 2016", or a line that starts with the article's author."""
+        text = self.index.sentence_text(row)
+        author = self.index.articles[self.index.sentences[row][0]].info.author
+        return bool(_BYLINE.match(text)) and len(text.split()) <= MAX_BYLINE_WORDS \
+            or bool(author) and _BY.sub("", text).startswith(str(author))
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""

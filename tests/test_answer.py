@@ -33,7 +33,7 @@ def test_held_out_questions_on_the_seeds(answerer: Answerer) -> None:
 
 
 def test_unseen_corpus_with_other_page_furniture(corpus2_answerer: Answerer) -> None:
-    """Eight synthetic articles in .txt, .html and .jsonl with cookie banners, paywalls, captions."""
+    """Eight synthetic articles with cookie banners, paywalls, captions: a tuning set (rules quote it)."""
     report = evaluate(corpus2_answerer, read_questions(DATA / "corpus2_questions.jsonl"))
     m = report.metrics()
     assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
@@ -154,3 +154,37 @@ def test_questions_with_nothing_to_search_get_a_hint(answerer: Answerer, questio
 def test_a_name_in_a_real_question_is_searched(answerer: Answerer) -> None:
     assert answerer.ask("Damascus airport?").passages
     assert answerer.ask("damascus").passages  # lower case: maybe a keyword search, searched
+
+
+def test_newsroom_tuning_half_holds_its_level(newsroom_answerer: Answerer) -> None:
+    """120 + 34 questions over 35 articles of three other outlets, written by someone who had not
+    seen the code; the tuning half (the held-out half is measured only for releases, see README).
+    A regression guard at the measured level, not the issue's bar, which it does not reach yet."""
+    report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune_questions.jsonl"))
+    m = report.metrics()
+    assert m["hit@1"] >= 0.63 and m["hit@3"] >= 0.82, report.misses
+    assert m["quote_contains_answer"] >= 0.52 and m["false_abstention"] <= 0.17, report.misses
+    assert m["abstention"] >= 0.64 and report.duplicate_top3 == 0, report.misses
+    assert {"after-headline", "furniture-only", "how-many", "why"} <= set(report.by_shape())
+
+
+@pytest.mark.parametrize(("question", "quoted"), [
+    # the name is in the sentence before the quote that matches
+    ("Who called the closure of the Crestwell factory a hammer blow for Skelmoor?", "Fiona Garside"),
+    # the sentence that restates the question holds no new sum; the next one does
+    ("How much did the malaria vaccine trial in Tanzania cost?", "$18.5 million"),
+])
+def test_the_quote_holds_the_item_asked_for(newsroom_answerer: Answerer, question: str, quoted: str) -> None:
+    answer = newsroom_answerer.ask(question)
+    assert answer.answered and answer.quote is not None and quoted in answer.quote
+
+
+def test_a_teaser_for_another_story_is_no_answer(newsroom_answerer: Answerer) -> None:
+    answer = newsroom_answerer.ask("Did a drone fly through the Sinabung ash cloud?")
+    assert not answer.answered
+    assert not any("Watch:" in p.text for p in answer.passages)
+
+
+def test_paraphrase_and_lower_case_find_the_count(answerer: Answerer) -> None:
+    answer = answerer.ask("how many russian troops left damascus")
+    assert answer.answered and answer.quote is not None and "400 soldiers" in answer.quote

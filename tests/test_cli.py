@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from qa_bot.answer import RULES, Answerer
+from qa_bot.cli import _ablation, main
 from qa_bot.config import Settings
+from qa_bot.evaluation import read_questions
 from tests.conftest import DATA, REPO
 
 pytestmark = pytest.mark.slow
@@ -122,3 +125,18 @@ def test_chat_answers_lists_sources_and_quits_on_eof(index_dir: str) -> None:
     assert run.returncode == 0, run.stderr
     assert "/sources" in run.stdout and "Financial Times" in run.stdout
     assert "400 soldiers" in run.stdout and "Unknown command /bogus" in run.stdout
+
+
+def test_ablation_measures_each_rule_switched_off(answerer: Answerer,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert _ablation(answerer, read_questions(DATA / "dev_questions.jsonl"), RULES) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["rules", "hit@1", "hit@3"]
+    assert lines[1].startswith("all") and len(lines) == 2 + len(RULES)
+    assert {line.split()[1] for line in lines[2:]} == RULES
+
+
+def test_an_unknown_rule_is_named_and_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "--without", "no-such-rule", str(DATA / "dev_questions.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert "no rule named no-such-rule" in err and "answer-type" in err

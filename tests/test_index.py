@@ -10,6 +10,7 @@ import pytest
 
 from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
+from qa_bot.entities import EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.index import CURRENT, FaissVectorStore, load_index, open_index
 from tests.conftest import SEEDS, TAGGER
@@ -161,3 +162,30 @@ def test_settings_change_rebuilds(small_corpus: Path, tmp_path: Path, encoder: E
     index, update = open_index(replace(settings, chunk_sentences=2, chunk_overlap=0), encoder, tagger=TAGGER)
     assert update.action == "built"
     assert max(len(c.sentences) for c in index.chunks) <= 2 + 2  # headline lines ride along
+
+
+def test_entities_are_stored_with_the_index_and_a_reopen_never_loads_the_tagger(
+    small_corpus: Path, tmp_path: Path, encoder: Encoder
+) -> None:
+    index, _ = build(small_corpus, tmp_path / "idx", encoder)
+    tagged = [(index.sentence_text(r), entities) for r, entities in enumerate(index.sentence_entities)]
+    assert len(tagged) == len(index.sentences) and sum(bool(e) for _, e in tagged) > len(tagged) / 2
+    fresh = EntityTagger()
+    reopened, update = open_index(Settings(corpus_dir=small_corpus, index_dir=tmp_path / "idx"), encoder,
+                                  tagger=fresh)
+    assert update.action == "loaded" and reopened.sentence_entities == index.sentence_entities
+    assert fresh._nlp is None  # an unchanged index costs no spaCy start-up
+
+
+def test_an_index_from_an_older_qa_bot_is_rebuilt_with_a_clear_message(
+    small_corpus: Path, tmp_path: Path, encoder: Encoder
+) -> None:
+    build(small_corpus, tmp_path / "idx", encoder)
+    manifest = live_folder(tmp_path / "idx") / "manifest.json"
+    old = json.loads(manifest.read_text()) | {"format": 1}
+    del old["tagger"]
+    manifest.write_text(json.dumps(old))
+    log: list[str] = []
+    _, update = build(small_corpus, tmp_path / "idx", encoder, log)
+    assert update.action == "built"
+    assert any("another version of qa-bot" in line and "format 1" in line for line in log)

@@ -1,0 +1,84 @@
+"""What kind of item a question asks for, and which sentences hold a new one."""
+
+import pytest
+
+from qa_bot.answer_types import COUNT, DATE, DURATION, MONEY, counted_words, expected_answer, new_items
+from qa_bot.entities import Entity, EntityTagger
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Which town was worst hit by the floods?", "place"),
+    ("Which newspaper said the talks had failed?", "organisation"),
+    ("Which Russian official spoke first?", "person"),
+    ("Who is the headteacher of St Aidan's?", "person or organisation"),
+    ("Who said the plan was dead?", "speaker"),
+    ("When will the line reopen?", "date"),
+    ("In which year did Russia intervene?", "date"),
+    ("At what time did the train leave?", "time"),
+    ("How long will the repairs take?", "duration"),
+    ("How many days did the strike last?", "duration"),
+    ("How much did the bridge cost?", "money"),
+    ("How much rain fell?", "amount"),
+    ("how many russian troops left damascus", "count"),
+    ("What percentage of homes flooded?", "percentage"),
+    ("Why did the council vote no?", "reason"),
+    ("Where did the convoy go?", "place"),
+    ("What did the minister say?", None),
+    ("Is Russia leaving Syria?", None),
+    ("What kind of government did Russia call for?", None),
+])
+def test_the_kind_of_item_asked_for(question: str, kind: str | None) -> None:
+    expected = expected_answer(question)
+    assert (expected.kind if expected else None) == kind
+
+
+@pytest.mark.parametrize(("question", "counted"), [
+    ("how many russian troops left damascus", ("russian", "troops")),
+    ("How many kinds of amphibians live in the valley?", ("amphibians",)),
+    ("How many people went to the festival?", ("people",)),
+    ("how many kessling staff are being let go", ("kessling", "staff")),
+])
+def test_what_a_count_must_count(question: str, counted: tuple[str, ...]) -> None:
+    assert counted_words(question) == counted
+
+
+def test_a_number_inside_a_sum_or_a_date_is_no_count() -> None:
+    sentence = "A £12.5 million plan was approved on 3 May 2019 by 31 votes to 19."
+    entities = (_tag(sentence, "£12.5 million", "MONEY"), _tag(sentence, "3 May 2019", "DATE"),
+                _tag(sentence, "31", "CARDINAL"))
+    assert new_items(COUNT, sentence, entities, frozenset()) == ["31", "19"]
+
+
+def test_ages_and_spans_are_not_dates_or_durations() -> None:
+    sentence = "A 72-year-old woman walked for eight days and finished on Tuesday."
+    entities = (_tag(sentence, "72-year-old", "DATE"), _tag(sentence, "eight days", "DATE"),
+                _tag(sentence, "Tuesday", "DATE"))
+    assert new_items(DATE, sentence, entities, frozenset()) == ["Tuesday"]
+    assert new_items(DURATION, sentence, entities, frozenset()) == ["eight days"]
+
+
+def test_an_item_the_question_already_names_is_not_new() -> None:
+    sentence = "The trial cost $18.5 million, more than the $10 million first planned."
+    found = new_items(MONEY, sentence, (), frozenset({"10", "million"}))
+    assert "$18.5 million" in " ".join(found) and not any(i.startswith("$10") for i in found)
+
+
+def test_a_count_must_be_followed_by_what_is_counted() -> None:
+    sentence = "Russia withdrew at least 400 soldiers and 100 officials."
+    expected = expected_answer("How many officials left?")
+    assert expected is not None
+    counts = [m for m in new_items(expected, sentence, (), frozenset(),
+                                   lambda s, end: s[end:].split()[:1] == ["officials."])]
+    assert counts == ["100"]
+
+
+def test_real_tagger_tags_the_items_of_a_news_sentence() -> None:
+    [entities], failed = EntityTagger().tag(
+        ["Network Rail said the line would close from Saturday 27 July to Sunday 8 September."])
+    labels = {e.label for e in entities}
+    assert failed == 0 and "DATE" in labels and "ORG" in labels
+
+
+def _tag(sentence: str, item: str, label: str) -> Entity:
+    start = sentence.index(item)
+    return Entity(start, start + len(item), label)
