@@ -29,7 +29,7 @@ class Settings:
     chunk_overlap: int = field(
         default=1, metadata={"help": "sentences shared by neighbouring passages"}
     )
-    batch_size: int = field(default=32, metadata={"help": "texts embedded per model call"})
+    batch_size: int = field(default=16, metadata={"help": "texts embedded per model call"})
     min_confidence: float = field(
         default=0.39, metadata={"help": "below this confidence the bot says it found nothing"}
     )

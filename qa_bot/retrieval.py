@@ -31,6 +31,7 @@ ANSWER_TYPE_BONUS = 0.1  # a new name of the kind asked for (see README for the 
 NUMBER_TYPE_BONUS = 0.2  # a new number, date, time or sum: found more reliably, so worth more
 PHRASE_BONUS = 0.2
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
+HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
@@ -46,6 +47,7 @@ RULES = frozenset({
     "join-neighbour",  # a neighbour scoring nearly as well joins the quote
     "quote-bonus",  # a passage whose quote holds the item asked for is lifted like one whose best does
     "same-article-overlap",  # passages overlapping one shown above are not shown again
+    "headline-context",  # a headline is context: the sentence under it is quoted when it holds up
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
 })
 
@@ -252,6 +254,15 @@ class Retriever:
         if question.asks_author:
             return (best.row,)
         score = best.match + best.bonus
+        if self._is_heading(best.row) and "headline-context" in self.rules:
+            # A headline restates; the sentence under it says it: quote that one if it holds up.
+            below = [self._score(r, question, similarity) for r in (best.row + 1, best.row + 2)
+                     if self._same_article(r, best.row) and not self._is_heading(r)]
+            fitting = [s for s in below if s.match + s.bonus >= HEADLINE_RATIO * score
+                       and (s.typed or not best.typed)]
+            if fitting:
+                best = fitting[0]
+                score = best.match + best.bonus
         if question.expected is not None and not best.typed and "answer-neighbour" in self.rules:
             for step in ANSWER_NEIGHBOUR_REACH:
                 row = best.row + step
