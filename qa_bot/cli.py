@@ -191,7 +191,8 @@ def _ablation(answerer: Answerer, questions: list[EvalQuestion], rules: frozense
 def _health(args: argparse.Namespace, settings: Settings) -> int:
     answerer = _open(settings)
     article = answerer.index.articles[answerer.index.chunks[0].article_id]
-    probe = answerer.index.sentence_text(answerer.index.chunk_sentences[0][-1])
+    # The longest sentence of the first passage: a headline or a name alone is no question.
+    probe = max((answerer.index.sentence_text(r) for r in answerer.index.chunk_sentences[0]), key=len)
     started = time.perf_counter()
     answer = answerer.ask(probe)
     elapsed_ms = (time.perf_counter() - started) * 1000
