@@ -181,10 +181,10 @@ def _ablation(answerer: Answerer, questions: list[EvalQuestion], rules: frozense
 
     columns = {"hit@1": "hit@1", "hit@3": "hit@3", "quote_contains_answer": "quote",
                "abstention": "abstains", "false_abstention": "false"}
-    print(f"{'rules':<30}" + "".join(f"{title:>10}" for title in columns.values()))
+    print(f"{'rules':<30}" + "".join(f"{title:>10}" for title in columns.values()) + f"{'dup. top 3':>12}")
     for label, active in [("all", rules)] + [(f"without {r}", rules - {r}) for r in sorted(rules)]:
         m = evaluate(answerer.with_rules(active), questions).metrics()
-        print(f"{label:<30}" + "".join(f"{m[c]:>10.3f}" for c in columns))
+        print(f"{label:<30}" + "".join(f"{m[c]:>10.3f}" for c in columns) + f"{int(m['duplicate_top3']):>12}")
     return 0
 
 

@@ -23,6 +23,7 @@ from qa_bot.answer_types import NAMES, Expected, expected_answer, new_items
 from qa_bot.index import Index
 from qa_bot.paraphrase import CloseWords
 
+QUOTE_POOL = 20  # passages whose quotes are worked out before the final ranking
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
 CANDIDATES = 50  # passages taken from each ranking before fusion
 SENTENCE_SIMILARITY_WEIGHT = 0.6  # a sentence's score: cosine and the question terms it covers
@@ -196,9 +197,13 @@ class Retriever:
             for rank, c in enumerate(ranking):
                 fused[c] += 1.0 / (RRF_K + rank + 1)
         top = max(fused.values())
-        quotes = {c: self._quote_rows(c, question, sentence_sim, best[c]) for c in fused}
-        final = {c: s / top + self._passage_bonus(question, best[c], quotes[c])
-                 for c, s in fused.items()}
+        # Quotes (and the bonus a quote's neighbour earns) only for the passages that can still
+        # reach the top k: the bonus is at most ANSWER_TYPE_BONUS.
+        first = {c: s / top + best[c].bonus for c, s in fused.items()}
+        contenders = sorted(first, key=lambda c: -first[c])[:max(QUOTE_POOL, 4 * k)]
+        quotes = {c: self._quote_rows(c, question, sentence_sim, best[c]) for c in contenders}
+        final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
+                 for c in contenders}
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
