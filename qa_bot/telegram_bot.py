@@ -58,6 +58,7 @@ DEFAULT_RATE_LIMIT = 10  # requests per user per minute
 RATE_WINDOW_S = 60.0
 MAX_LENGTH = int(MessageLimit.MAX_TEXT_LENGTH)
 ANSWER_CACHE_SIZE = 1000
+MORE_KEY_BYTES = 12  # 16 URL-safe characters: unguessable, and well inside the 64-byte callback data
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # A token as @BotFather issues it: the bot id, a colon, a 35-character secret.
 TOKEN_RE = re.compile(r"\d{3,20}:[A-Za-z0-9_-]{30,100}")
@@ -427,6 +428,15 @@ class UserRateLimit:
             self._warned.discard(user_id)
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """An answer kept for its 'More sources' button, and whom it was given to."""
+
+    answer: Answer
+    chat_id: int
+    user_id: int | None
+
+
 class BotState:
     """What all handlers share, kept in `application.bot_data`."""
 
@@ -436,8 +446,7 @@ class BotState:
         self.limiter = UserRateLimit(DEFAULT_RATE_LIMIT)
         self._answerer: Answerer | None = None
         self.refused: set[int] = set()
-        self.answers: OrderedDict[str, Answer] = OrderedDict()
-        self._keys = itertools.count(1)
+        self.answers: OrderedDict[str, Remembered] = OrderedDict()
 
     @property
     def answerer(self) -> Answerer:
@@ -455,13 +464,24 @@ class BotState:
         """Whether the Answerer is loaded."""
         return self._answerer is not None
 
-    def remember(self, answer: Answer) -> str:
-        """Keep an answer for its 'More sources' button; returns the key for callback data."""
-        key = format(next(self._keys), "x")
-        self.answers[key] = answer
+    def remember(self, answer: Answer, chat_id: int, user_id: int | None) -> str:
+        """Keep an answer for its 'More sources' button; returns the key for callback data.
+
+        Keys are random, so no one can guess another's, and bound to the chat and the user the
+        answer went to, so a button forwarded or forged elsewhere shows nothing."""
+        key = secrets.token_urlsafe(MORE_KEY_BYTES)
+        self.answers[key] = Remembered(answer, chat_id, user_id)
         while len(self.answers) > ANSWER_CACHE_SIZE:
             self.answers.popitem(last=False)
         return key
+
+    def recall(self, key: str, chat_id: int, user_id: int) -> Answer | None:
+        """The answer kept under `key`, once, if it was given in this chat to this user."""
+        kept = self.answers.get(key)
+        if kept is None or kept.chat_id != chat_id or kept.user_id not in (None, user_id):
+            return None
+        del self.answers[key]
+        return kept.answer
 
 
 Context = CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotState]
@@ -608,11 +628,21 @@ async def example_pressed(update: Update, context: Context) -> None:
 
 
 @guarded
+async def unknown_pressed(update: Update, context: Context) -> None:
+    """A button no handler knows (forged, or from an older version): answer it, so it stops spinning."""
+    if update.callback_query is not None:
+        await update.callback_query.answer("This button no longer works — please ask again.")
+
+
+@guarded
 async def more_pressed(update: Update, context: Context) -> None:
     """'More sources': send the remaining passages, and take the button off the answer."""
     query = update.callback_query
     assert query and query.data
-    answer = context.bot_data.answers.pop(query.data.partition(":")[2], None)
+    answer = None
+    if isinstance(query.message, Message):
+        answer = context.bot_data.recall(query.data.partition(":")[2], query.message.chat.id,
+                                         query.from_user.id)
     if answer is None or not isinstance(query.message, Message):
         await query.answer("That answer is no longer available — please ask again.")
         return
@@ -634,7 +664,8 @@ async def answer_question(context: Context, message: Message, text: str, echo: b
     markup = None
     if more_passages(answer):
         label = "More sources" if answer.answered else "Closest passages"
-        key = state.remember(answer)
+        key = state.remember(answer, message.chat_id,
+                             message.from_user.id if message.from_user and not echo else None)
         markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=f"more:{key}")]])
     await _send(context, message, render_answer(answer, text if echo else None), markup, not echo)
 
@@ -788,7 +819,8 @@ def build_application(config: BotConfig, settings: Settings, answerer: Answerer 
     )
     application.add_handler(MessageHandler(filters.COMMAND & private, unknown_command))
     application.add_handler(CallbackQueryHandler(example_pressed, pattern=r"^ex:\d+$"))
-    application.add_handler(CallbackQueryHandler(more_pressed, pattern=r"^more:\w+$"))
+    application.add_handler(CallbackQueryHandler(more_pressed, pattern=r"^more:[\w-]+$"))
+    application.add_handler(CallbackQueryHandler(unknown_pressed))
     application.add_error_handler(on_error)
     return application
 

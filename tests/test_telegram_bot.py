@@ -503,3 +503,25 @@ def test_answer_type_is_what_the_bot_formats(answerer: Answerer) -> None:
     # Guards the contract the bot relies on: the quote is a substring of the top passage.
     answer: Answer = answerer.ask(SOLDIERS)
     assert answer.quote and answer.quote in answer.passages[0].text
+
+
+@pytest.mark.slow
+def test_a_more_sources_button_shows_nothing_to_anyone_else(fake: FakeTelegramAPI, bot: BotProcess) -> None:
+    [answer] = say(fake, 1014, SOLDIERS)
+    [more] = buttons(answer)
+    key = more["callback_data"].partition(":")[2]
+    assert len(key) >= 16 and not key.isdigit()  # random, not a counter another user can guess
+    other_chat = {**answer.result, "chat": {"id": 1015, "type": "private"}}
+    pressed_at = time.monotonic()
+    fake.press_button(1015, other_chat, more["callback_data"])  # forged into another chat
+    fake.press_button(1015, answer.result, more["callback_data"])  # another user, same message
+    fake.press_button(1015, other_chat, "garbage")  # no handler knows it: still answered
+    fake.wait_for(lambda calls: len([c for c in calls if c.method == "answerCallbackQuery"
+                                     and c.at >= pressed_at]) >= 3)  # fmt: skip
+    assert settle(fake, 1015, pressed_at, 0.5) == [] and settle(fake, 1014, pressed_at, 0.1) == []
+    replies = [c for c in fake.calls("answerCallbackQuery") if c.at >= pressed_at]
+    assert all(c.status == 200 and c.params.get("text") for c in replies)
+    owner_at = time.monotonic()
+    fake.press_button(1014, answer.result, more["callback_data"])  # the owner: still works
+    [first, *_] = fake.wait_for_messages(1014, after=owner_at)
+    assert plain(first).startswith(f"More passages for {SOLDIERS}")
