@@ -62,7 +62,6 @@ class Answerer:
         self.update = update
         self.rules = rules
         self.retriever = Retriever(index, rules, encoder.word_vectors())
-        self._article_words = {a: set(words(article.text)) for a, article in index.articles.items()}
 
     @classmethod
     def open(
@@ -151,7 +150,7 @@ class Answerer:
         return bool(speaker & set(self.retriever.terms(sentence))) and bool(_SPEECH.search(sentence))
 
     def _mentions(self, article: str, name: str) -> bool:
-        known = self._article_words[article]
+        known = self.retriever.article_words[article]
         if name in known:
             return True
         stem = name[:SHARED_PREFIX]

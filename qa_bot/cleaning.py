@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa_bot.sentences import split_sentences
 
@@ -214,10 +214,8 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
     title_at, title = next(
         ((i, h) for i, h in long_headings if len(lead & set(_key(h).split())) >= MIN_SHARED_TITLE_WORDS),
         long_headings[0] if long_headings else headings[0] if headings else (-1, None))
-    # Above the headline sit site banners and section labels, not the article; below it, a line
-    # that is another article's headline is a teaser for that article.
-    kept = [(i, line) for i, line in kept
-            if i == title_at or (i > title_at and _headline_key(line) not in headlines)]
+    # Above the headline sit site banners and section labels, not the article.
+    kept = [(i, line) for i, line in kept if i >= title_at]
     head = raw_lines[:HEAD_LINES]
     author, published = _find_byline(head, [line for _, line in kept])
     outlet = _find_outlet(raw, raw_lines, title)
@@ -227,7 +225,17 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
         published = _find_date(" ".join(line for line in head if not _is_body(line)))
     if published is None:
         published = _find_date(" ".join(line for _, line in kept[:3]))
-    return CleanArticle("\n\n".join(line for _, line in kept), title, outlet, author, published)
+    article = CleanArticle("\n\n".join(line for _, line in kept), title, outlet, author, published)
+    return without_teasers(article, headlines) if headlines else article
+
+
+def without_teasers(article: CleanArticle, headlines: frozenset[str]) -> CleanArticle:
+    """The article less its lines that are another article's headline (`headlines` holds the
+    corpus's headline keys): inside an article such a line is a teaser for that other article."""
+    paragraphs = article.text.split("\n\n")
+    own_title = 1 if article.title is not None else 0  # the first paragraph is the headline itself
+    kept = paragraphs[:own_title] + [p for p in paragraphs[own_title:] if _headline_key(p) not in headlines]
+    return replace(article, text="\n\n".join(kept))
 
 
 def headline_key(title: str | None) -> str:

@@ -144,7 +144,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa_bot.answer import RULES
-    from qa_bot.evaluation import evaluate, read_questions
+    from qa_bot.evaluation import evaluate, read_questions, shape_table
 
     unknown = sorted(set(args.without) - RULES)
     if unknown:
@@ -163,12 +163,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in metrics.items():
         shown = f"{int(value)}" if name == "duplicate_top3" else f"{value:.3f}"
         print(f"  {name:<24}{shown}")
-    if shapes := report.by_shape():
-        print(f"  {'shape':<30}{'n':>4}{'hit@1':>7}{'hit@3':>7}{'quote':>7}{'abst.':>7}{'false':>7}")
-        for shape, m in shapes.items():
-            print(f"  {shape:<30}{int(m['questions']):>4}{m['hit@1']:>7.2f}{m['hit@3']:>7.2f}"
-                  f"{m['quote_contains_answer']:>7.2f}{m['abstention']:>7.2f}"
-                  f"{m['false_abstention']:>7.2f}")
+    for line in shape_table(report):
+        print(f"  {line}")
     print("misses:" if report.misses else "misses: none")
     for miss in report.misses:
         print(f"  {miss}")

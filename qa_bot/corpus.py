@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa_bot.cleaning import CleanArticle, clean, headline_key, repeated_lines
+from qa_bot.cleaning import CleanArticle, clean, headline_key, repeated_lines, without_teasers
 from qa_bot.errors import CorpusError
 from qa_bot.types import ArticleInfo
 
@@ -79,12 +79,12 @@ def load_corpus(folder: Path) -> Corpus:
     furniture = repeated_lines(r.text for _, records in raw for r in records)
     numbered = [(article_id, record) for name, records in raw
                 for article_id, record in _number(name, records)]
-    # A line of one article that is another's headline is a teaser for it: a second pass drops it.
-    first = [clean(record.text, furniture) for _, record in numbered]
-    headlines = frozenset(headline_key(record.title or cleaned.title)
-                          for (_, record), cleaned in zip(numbered, first, strict=True)) - {""}
-    articles = [_to_article(article_id, record, clean(record.text, furniture, headlines))
-                for article_id, record in numbered]
+    cleaned = [clean(record.text, furniture) for _, record in numbered]
+    # A line of one article that is another's headline is a teaser for it.
+    headlines = frozenset(headline_key(record.title or article.title)
+                          for (_, record), article in zip(numbered, cleaned, strict=True)) - {""}
+    articles = [_to_article(article_id, record, without_teasers(article, headlines))
+                for (article_id, record), article in zip(numbered, cleaned, strict=True)]
     articles = [a for a in articles if a.text.strip()]
     if not articles:
         found = f" ({len(skipped)} unusable: {', '.join(s.name for s in skipped)})" if skipped else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +40,7 @@ class EntityTagger:
         self._nlp: Any = None
         self._lock = threading.Lock()
 
-    def tag(self, texts: Sequence[str], batch_size: int = 64,
-            on_batch: Callable[[int], None] | None = None) -> tuple[list[tuple[Entity, ...]], int]:
+    def tag(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[tuple[Entity, ...]], int]:
         """Entities of each text, and how many texts could not be tagged (they get none)."""
         nlp = self._pipeline()
         tagged: list[tuple[Entity, ...]] = []
@@ -59,22 +58,7 @@ class EntityTagger:
                         log.warning("could not tag entities in %r", text[:80])
                         tagged.append(())
                         failed += 1
-            if on_batch is not None:
-                on_batch(len(batch))
         return tagged, failed
-
-    def preload(self) -> threading.Thread:
-        """Start loading the pipeline in the background (it takes a second or two); returns the
-        thread, so indexing can embed texts meanwhile."""
-        thread = threading.Thread(target=self._preload, name="entity-tagger-load", daemon=True)
-        thread.start()
-        return thread
-
-    def _preload(self) -> None:
-        try:
-            self._pipeline()
-        except QABotError:
-            pass  # tag() raises it again, in the caller's thread
 
     def _pipeline(self) -> Any:
         with self._lock:

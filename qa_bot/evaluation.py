@@ -67,6 +67,18 @@ class EvalReport:
                 for shape, group in sorted(groups.items())}
 
 
+def shape_table(report: EvalReport) -> list[str]:
+    """The per-shape numbers as lines of text, a header first; none without shapes."""
+    shapes = report.by_shape()
+    if not shapes:
+        return []
+    lines = [f"{'shape':<30}{'n':>4}{'hit@1':>7}{'hit@3':>7}{'quote':>7}{'abst.':>7}{'false':>7}"]
+    lines += [f"{shape:<30}{int(m['questions']):>4}{m['hit@1']:>7.2f}{m['hit@3']:>7.2f}"
+              f"{m['quote_contains_answer']:>7.2f}{m['abstention']:>7.2f}{m['false_abstention']:>7.2f}"
+              for shape, m in shapes.items()]
+    return lines
+
+
 def _metrics(outcomes: list[Outcome]) -> dict[str, float]:
     answerable = [o for o in outcomes if not o.question.unanswerable]
     unanswerable = [o for o in outcomes if o.question.unanswerable]

@@ -212,8 +212,6 @@ def build_index(
 
     known_entities = _known_entities(previous)
     untagged_texts = sorted({t for t in sentence_texts if _text_key(t) not in known_entities})
-    if untagged_texts:
-        tagger.preload()
     if progress is not None:
         progress(0, len(missing))
     # Longest first, so each batch pads to texts of about its own length.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import bm25s
@@ -135,7 +136,8 @@ class Retriever:
                                   for r in range(len(index.sentences))]
         self._idf = _inverse_document_frequencies([self.terms(c.text) for c in index.chunks])
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
-        corpus_words = {w for a in index.articles.values() for w in words(a.text)}
+        self.article_words = {a: frozenset(words(article.text)) for a, article in index.articles.items()}
+        corpus_words = frozenset().union(*self.article_words.values())
         self._name_words = frozenset(
             w for r, entities in enumerate(index.sentence_entities) for e in entities if e.label in NAMES
             for w in words(index.sentence_text(r)[e.start: e.end]))
@@ -190,7 +192,14 @@ class Retriever:
         sentence_sim = self._sentence_vectors @ question.vector
         near_sentences = _top(sentence_sim, 2 * CANDIDATES)
         pool = set(dense) | set(lexical) | {self._sentence_chunk[r] for r in near_sentences}
-        best = {c: self._best_sentence(c, question, sentence_sim) for c in pool}
+        scored: dict[int, ScoredSentence] = {}  # each sentence is scored once per question
+
+        def score(row: int) -> ScoredSentence:
+            if row not in scored:
+                scored[row] = self._score(row, question, sentence_sim)
+            return scored[row]
+
+        best = {c: self._best_sentence(c, score) for c in pool}
         rankings = [dense, sorted(pool, key=lambda c: -best[c].match)[:CANDIDATES], lexical]
         fused: dict[int, float] = defaultdict(float)
         for ranking in rankings:
@@ -201,7 +210,7 @@ class Retriever:
         # reach the top k: the bonus is at most ANSWER_TYPE_BONUS.
         first = {c: s / top + best[c].bonus for c, s in fused.items()}
         contenders = sorted(first, key=lambda c: -first[c])[:max(QUOTE_POOL, 4 * k)]
-        quotes = {c: self._quote_rows(c, question, sentence_sim, best[c]) for c in contenders}
+        quotes = {c: self._quote_rows(question, best[c], score) for c in contenders}
         final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
                  for c in contenders}
         ranked = sorted(final, key=lambda c: -final[c])
@@ -225,9 +234,9 @@ class Retriever:
         numeric = question.expected is not None and question.expected.numeric
         return NUMBER_TYPE_BONUS if numeric else ANSWER_TYPE_BONUS
 
-    def _best_sentence(self, chunk: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
-        scored = [self._score(row, question, similarity) for row in self.index.chunk_sentences[chunk]]
-        return max(scored, key=lambda s: s.match + s.bonus)
+    def _best_sentence(self, chunk: int, score: Callable[[int], ScoredSentence]) -> ScoredSentence:
+        return max((score(row) for row in self.index.chunk_sentences[chunk]),
+                   key=lambda s: s.match + s.bonus)
 
     def _score(self, row: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
         typed = row not in self._bylines and bool(self.new_items(question, row))
@@ -247,8 +256,8 @@ class Retriever:
         following = self.terms(" ".join(sentence[end:].split()[:COUNTED_WITHIN]))
         return bool(question.counted & set(following))
 
-    def _quote_rows(self, chunk: int, question: Question, similarity: np.ndarray,
-                    best: ScoredSentence) -> tuple[int, ...]:
+    def _quote_rows(self, question: Question, best: ScoredSentence,
+                    score: Callable[[int], ScoredSentence]) -> tuple[int, ...]:
         """The sentence to quote, and the neighbour that completes it.
 
         When the best sentence lacks the item asked for but a sentence next to it (or two after it)
@@ -258,23 +267,23 @@ class Retriever:
         """
         if question.asks_author:
             return (best.row,)
-        score = best.match + best.bonus
+        strength = best.match + best.bonus
         if self._is_heading(best.row) and "headline-context" in self.rules:
             # A headline restates; the sentence under it says it: quote that one if it holds up.
-            below = [self._score(r, question, similarity) for r in (best.row + 1, best.row + 2)
+            below = [score(r) for r in (best.row + 1, best.row + 2)
                      if self._same_article(r, best.row) and not self._is_heading(r)]
-            fitting = [s for s in below if s.match + s.bonus >= HEADLINE_RATIO * score
+            fitting = [s for s in below if s.match + s.bonus >= HEADLINE_RATIO * strength
                        and (s.typed or not best.typed)]
             if fitting:
                 best = fitting[0]
-                score = best.match + best.bonus
+                strength = best.match + best.bonus
         if question.expected is not None and not best.typed and "answer-neighbour" in self.rules:
             for step in ANSWER_NEIGHBOUR_REACH:
                 row = best.row + step
                 if not self._same_article(row, best.row):
                     continue
-                near = self._score(row, question, similarity)
-                if near.typed and near.match + near.bonus >= ANSWER_NEIGHBOUR_RATIO * score:
+                near = score(row)
+                if near.typed and near.match + near.bonus >= ANSWER_NEIGHBOUR_RATIO * strength:
                     if abs(step) == 1 and self._same_paragraph(row, best.row) \
                             and not self._is_heading(best.row):
                         return tuple(sorted((best.row, row)))
@@ -283,9 +292,8 @@ class Retriever:
                       if self._same_article(row, best.row) and self._same_paragraph(row, best.row)]
         if not neighbours:
             return (best.row,)
-        scored = [self._score(r, question, similarity) for r in neighbours]
-        runner_up = max(scored, key=lambda s: s.match + s.bonus)
-        if runner_up.match + runner_up.bonus >= QUOTE_NEIGHBOUR_RATIO * score \
+        runner_up = max((score(r) for r in neighbours), key=lambda s: s.match + s.bonus)
+        if runner_up.match + runner_up.bonus >= QUOTE_NEIGHBOUR_RATIO * strength \
                 and "join-neighbour" in self.rules:
             return tuple(sorted((best.row, runner_up.row)))
         return (best.row,)
@@ -364,7 +372,6 @@ class Retriever:
             if len(chosen) == k:
                 break
         return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id})), rows_of[c]) for c in chosen]
-
 
     def _rows_normal(self, rows: tuple[int, ...]) -> str:
         article, start, _ = self.index.sentences[rows[0]]

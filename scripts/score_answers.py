@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qa_bot.evaluation import EvalQuestion, EvalReport, Outcome, contains_answer, read_questions
+from qa_bot.evaluation import EvalQuestion, EvalReport, Outcome, contains_answer, read_questions, shape_table
 
 
 def main() -> None:
@@ -31,10 +31,7 @@ def main() -> None:
     print(f"{report.answerable} answerable, {report.unanswerable} unanswerable: "
           + "  ".join(f"{k} {v:.3f}" for k, v in m.items() if k != "duplicate_top3")
           + f"  duplicate_top3 {int(m['duplicate_top3'])}")
-    print(f"{'shape':<30}{'n':>4}{'hit@1':>7}{'hit@3':>7}{'quote':>7}{'abst.':>7}{'false':>7}")
-    for shape, s in report.by_shape().items():
-        print(f"{shape:<30}{int(s['questions']):>4}{s['hit@1']:>7.2f}{s['hit@3']:>7.2f}"
-              f"{s['quote_contains_answer']:>7.2f}{s['abstention']:>7.2f}{s['false_abstention']:>7.2f}")
+    print("\n".join(shape_table(report)))
 
 
 def score(q: EvalQuestion, answer: dict) -> Outcome:  # type: ignore[type-arg]
