@@ -6,6 +6,7 @@ The one core API the front ends use: `Answerer.open(settings)` then `answerer.as
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
@@ -26,7 +27,6 @@ from qa_bot.retrieval import (
 from qa_bot.retrieval import RULES as RETRIEVAL_RULES
 from qa_bot.types import Answer, ArticleInfo, Passage
 
-_INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")  # zero-width and soft hyphen
 _LETTER = re.compile(r"[^\W\d_]")
 _SMALL_WORDS = FUNCTION_WORDS | frozenset(STOPWORDS_EN_PLUS)
 _NAME_WORD = r"(?:[A-Z][\w'’.-]*|al-\w+|de|von|van|bin)"
@@ -49,6 +49,16 @@ RULES = RETRIEVAL_RULES | {
     "missing-name",  # so does one from an article that lacks a name the question asks about
 }
 SHARED_PREFIX = 4  # "Syrian" matches "Syria", "Turkish" matches "Turkey"
+_SAYS = re.compile(r"\b(?:said|says|told|tells|stated|announced|reported|reports|wrote|writes|added|warned|"
+                   r"claimed|claims|according to|declared|confirmed|insisted|noted|stressed)\b",
+                   re.IGNORECASE)
+RESTATEMENT_CANDIDATES = 10  # passages looked at for "is that confirmed elsewhere?"
+RESTATEMENT_SIMILARITY = 0.5  # cosine to the quote above which another passage's quote restates it
+
+
+def visible(text: str) -> str:
+    """The text without format characters (zero-width spaces, soft hyphens: Unicode Cf), spacing tidied."""
+    return " ".join("".join(c for c in text if unicodedata.category(c) != "Cf").split())
 
 
 class Answerer:
@@ -62,6 +72,7 @@ class Answerer:
         self.update = update
         self.rules = rules
         self.retriever = Retriever(index, rules, encoder.word_vectors())
+        self._article_rows: dict[str, range] | None = None
 
     @classmethod
     def open(
@@ -82,22 +93,97 @@ class Answerer:
         """The articles of the corpus, in file-name order."""
         return tuple(a.info for a in sorted(self.index.articles.values(), key=lambda a: a.info.id))
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer a question with a verbatim quote, or say the corpus does not answer it."""
+    def ask(self, question: str, top_k: int | None = None, stress: str | None = None) -> Answer:
+        """Answer a question with a verbatim quote, or say the corpus does not answer it. With
+        `stress`, passages whose quote holds its words come first."""
         question = self._checked(question)
         analysed = self.retriever.question(question, self.encoder.encode([question])[0])
         candidates = self.retriever.search(analysed, top_k or self.settings.top_k)
+        named = False
+        if stress and candidates:
+            # A follow-up about another thing ("and from Latakia?"): a quote must name that thing,
+            # and the rest of the question is context, not a condition ("and on 10 December?").
+            stressed = set(self.retriever.terms(stress))
+            candidates.sort(key=lambda c: not stressed <= self._quote_terms(c))
+            named = bool(stressed) and stressed <= self._quote_terms(candidates[0])
         if not candidates:
             return Answer(question, False, None, 0.0, (), len(self.index.articles))
         passages = tuple(self._passage(c) for c in candidates)
-        confidence = self._confidence(analysed, candidates[0])
+        confidence = self._confidence(analysed, candidates[0], conditions=not named)
         answered = confidence >= self.settings.min_confidence
         return Answer(question, answered, passages[0].quote if answered else None,
                       round(confidence, 3), passages, len(self.index.articles))
 
+    def _quote_terms(self, candidate: Candidate) -> set[str]:
+        return {t for r in candidate.quote_rows for t in self.retriever.terms(self.index.sentence_text(r))}
+
+    def is_name(self, word: str) -> bool:
+        """Whether a lower-cased word is part of a name somewhere in the corpus ("latakia")."""
+        return self.retriever.is_name(word)
+
+    def restatements(self, quote: str, question: str) -> list[Passage]:
+        """Passages that answer `question` as `quote` did: the question's best passages whose quote is
+        close in meaning to `quote`, in ranking order (the quote's own article included)."""
+        passages = [p for p in self.ask(question, RESTATEMENT_CANDIDATES).passages if p.quote]
+        if not passages:
+            return []
+        vectors = self.encoder.encode([quote, *(p.quote or "" for p in passages)])
+        return [p for p, v in zip(passages, vectors[1:], strict=True)
+                if float(v @ vectors[0]) >= RESTATEMENT_SIMILARITY]
+
+    def entities(self, passage: Passage) -> list[tuple[str, str]]:
+        """(text, label) of the names, dates and numbers the tagger found in a passage's quote."""
+        found = []
+        quote_start = passage.start + max(0, passage.text.find(passage.quote or passage.text))
+        quote_end = quote_start + len(passage.quote or passage.text)
+        for row in self._rows_of(passage.source.id):
+            _, start, end = self.index.sentences[row]
+            if start < quote_end and quote_start < end:
+                text = self.index.sentence_text(row)
+                found += [(text[e.start:e.end], e.label) for e in self.index.sentence_entities[row]]
+        return found
+
+    def attribution(self, passage: Passage) -> Passage | None:
+        """The sentence that says who is speaking in a passage's quote: the quote itself when it
+        names a speaker, else the sentence before or after it ("…, the newspaper said")."""
+        rows = self._rows_of(passage.source.id)
+        quoted = [r for r in rows if self.index.sentences[r][1] >= passage.start
+                  and self.index.sentences[r][2] <= passage.end
+                  and self.index.sentence_text(r) in (passage.quote or "")] or \
+            [r for r in rows if self.index.sentences[r][1] <= passage.start < self.index.sentences[r][2]]
+        if not quoted:
+            return None
+        first, last = quoted[0], quoted[-1]
+        around = [*quoted, first - 1, last + 1]
+        for row in around:
+            if row in rows and self._names_speaker(row):
+                return self._sentence_passage(row, passage.score)
+        return None
+
+    def _names_speaker(self, row: int) -> bool:
+        text = self.index.sentence_text(row)
+        speaker_labels = {"PERSON", "ORG", "NORP", "GPE"}
+        return bool(_SAYS.search(text)) and any(
+            e.label in speaker_labels for e in self.index.sentence_entities[row])
+
+    def _rows_of(self, article_id: str) -> range:
+        if self._article_rows is None:
+            spans: dict[str, list[int]] = {}
+            for row, (article, _, _) in enumerate(self.index.sentences):
+                spans.setdefault(article, []).append(row)
+            self._article_rows = {a: range(r[0], r[-1] + 1) for a, r in spans.items()}
+        return self._article_rows.get(article_id, range(0))
+
+    def _sentence_passage(self, row: int, score: float) -> Passage:
+        article_id, start, end = self.index.sentences[row]
+        article = self.index.articles[article_id]
+        text = article.text[start:end]
+        return Passage(text=text, source=article.info, score=round(score, 3), start=start, end=end,
+                       quote=text, also_in=())
+
     def _checked(self, question: str) -> str:
         """The question with its spacing tidied, or a QuestionError saying why it cannot be searched."""
-        question = " ".join(_INVISIBLE.sub("", question).split())
+        question = visible(question)
         example = "how many soldiers left Damascus?"
         if not question:
             raise QuestionError("the question is empty", hint=f'ask something like "{example}"')
@@ -120,7 +206,7 @@ class Answerer:
                                 hint=f'ask a whole question, like "what happened to {name}?"')
         return question
 
-    def _confidence(self, analysed: Question, top: Candidate) -> float:
+    def _confidence(self, analysed: Question, top: Candidate, conditions: bool = True) -> float:
         """How sure the quote answers: its match, less when the article lacks a name asked about."""
         article = self.index.chunks[top.chunk].article_id
         names = set(words(" ".join(_NAMED.findall(analysed.text))))
@@ -139,6 +225,8 @@ class Answerer:
         speaks = self._quotes_who_was_asked(analysed.text, quote)
         if "wrong-kind" in self.rules and not (holds_kind and speaks):
             penalty = max(penalty, WRONG_KIND_PENALTY)
+        if not conditions:
+            penalty = 0.0
         return max(0.0, min(1.0, match)) * (1 - penalty)
 
     def _quotes_who_was_asked(self, question: str, sentence: str) -> bool:

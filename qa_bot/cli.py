@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 from qa_bot import __version__
 from qa_bot.config import Settings, env_name
 from qa_bot.errors import QABotError
+from qa_bot.telegram_bot.settings import configure_parser as configure_telegram
 
 if TYPE_CHECKING:
     from qa_bot.answer import Answerer
     from qa_bot.evaluation import EvalQuestion
 
 EXAMPLE = "how many soldiers left Damascus?"
+BOT_HEARTBEAT_STALE_S = 60.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,10 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(run=_chat)
 
     telegram = commands.add_parser("telegram", parents=[common], help="run the Telegram bot")
-    from qa_bot import telegram_bot
-
-    telegram_bot.configure_parser(telegram)
-    telegram.set_defaults(run=telegram_bot.run)
+    configure_telegram(telegram)
+    telegram.set_defaults(run=_telegram)
 
     evaluate = commands.add_parser("eval", parents=[common], help="measure answer quality")
     evaluate.add_argument("questions", type=Path, help="JSONL file of questions and answers")
@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser("health", parents=[common],
                                  help="check that the index loads and answers (exit 0 if so)")
+    health.add_argument("--bot", action="store_true",
+                        help="check the running Telegram bot's heartbeat instead (loads no model)")
     health.set_defaults(run=_health)
     return parser
 
@@ -142,13 +144,21 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     return chat(_open(settings))
 
 
+def _telegram(args: argparse.Namespace, settings: Settings) -> int:
+    from qa_bot.telegram_bot.app import run  # python-telegram-bot: only for this command
+
+    return run(args, settings)
+
+
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from qa_bot.answer import RULES
-    from qa_bot.evaluation import evaluate, read_questions, shape_table
+    from qa_bot.evaluation import evaluate, is_conversation_file, read_questions, shape_table
 
     unknown = sorted(set(args.without) - RULES)
     if unknown:
         raise QABotError(f"no rule named {', '.join(unknown)}", hint=f"rules: {', '.join(sorted(RULES))}")
+    if is_conversation_file(args.questions):
+        return _eval_conversations(args, settings)
     questions = read_questions(args.questions)
     answerer = _open(settings)
     if args.ablate:
@@ -171,6 +181,27 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _eval_conversations(args: argparse.Namespace, settings: Settings) -> int:
+    """Follow-up quality: each conversation played through a fresh chat, later turns scored."""
+    from qa_bot.evaluation import conversation_table, evaluate_conversations, read_conversations
+
+    records = read_conversations(args.questions)
+    outcomes = evaluate_conversations(_open(settings), records)
+    if args.json:
+        print(json.dumps([vars(o) for o in outcomes], indent=2))
+        return 0
+    print(f"{len(records)} conversations, {len(outcomes)} turns from {args.questions}")
+    for line in conversation_table(outcomes):
+        print(f"  {line}")
+    misses = [o for o in outcomes if o.turn > 1 and not (o.read_right and o.quote_holds_answer)]
+    print("misses:" if misses else "misses: none")
+    for o in misses:
+        print(f"  {o.conversation}.{o.turn} [{o.kind}] {o.asked!r} read as {o.read_as!r}"
+              + ("" if o.read_right else " (misread)")
+              + ("" if o.quote_holds_answer else " (quote lacks it)"))
+    return 0
+
+
 def _ablation(answerer: Answerer, questions: list[EvalQuestion], rules: frozenset[str]) -> int:
     """One line per rule: the metrics with it switched off, beside those with every rule on."""
     from qa_bot.evaluation import evaluate
@@ -185,6 +216,8 @@ def _ablation(answerer: Answerer, questions: list[EvalQuestion], rules: frozense
 
 
 def _health(args: argparse.Namespace, settings: Settings) -> int:
+    if args.bot:
+        return _bot_health(settings)
     answerer = _open(settings)
     article = answerer.index.articles[answerer.index.chunks[0].article_id]
     # The longest sentence of the first passage: a headline or a name alone is no question.
@@ -199,6 +232,24 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"ok: {len(answerer.index.articles)} articles, {len(answerer.index.chunks)} passages; "
           f"probe answered in {elapsed_ms:.0f} ms")
+    return 0
+
+
+def _bot_health(settings: Settings) -> int:
+    """The running bot touches its heartbeat file every few seconds; a stale one means it hangs."""
+    from qa_bot.config import from_env
+    from qa_bot.telegram_bot.settings import BotSettings, heartbeat_path
+
+    path = heartbeat_path(from_env(BotSettings), settings.index_dir)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        _say(f"unhealthy: no heartbeat at {path}: the bot is not running (yet)")
+        return 1
+    if age > BOT_HEARTBEAT_STALE_S:
+        _say(f"unhealthy: the bot's last heartbeat was {age:.0f} s ago ({path})")
+        return 1
+    print(f"ok: the bot's heartbeat is {age:.0f} s old")
     return 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qa_bot.errors import ConfigError
 
@@ -38,32 +38,42 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then QA_BOT_<FIELD> variables, then explicit overrides (None is ignored)."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(env_name(f.name))
-            if raw is not None and raw.strip():
-                values[f.name] = _parse(f.name, raw.strip(), _FIELD_TYPES[f.name])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values)
+        return from_env(cls, environ, **overrides)
 
 
-_FIELD_TYPES: dict[str, Callable[[str], Any]] = {
-    f.name: Path if isinstance(f.default, Path) else type(f.default) for f in fields(Settings)
-}
+T = TypeVar("T")
 
 
-def env_name(field_name: str) -> str:
-    """The environment variable that overrides a field."""
-    meta = next(f.metadata for f in fields(Settings) if f.name == field_name)
-    return str(meta.get("env", ENV_PREFIX + field_name.upper()))
+def from_env(cls: type[T], environ: Mapping[str, str] | None = None, **overrides: Any) -> T:
+    """A settings dataclass from its defaults, then its environment variables, then explicit
+    overrides (None is ignored). A field's variable is QA_BOT_<FIELD> unless its metadata names
+    another ("env"); its metadata may give a parser ("parse") for values that are not a Path, int,
+    float or str."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        raw = environ.get(_env_name(f))
+        if raw is not None and raw.strip():
+            values[f.name] = _parse(f, raw.strip())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return replace(cls(), **values)  # type: ignore[type-var]
 
 
-def _parse(name: str, raw: str, kind: Callable[[str], Any]) -> Any:
+def env_name(field_name: str, cls: type = Settings) -> str:
+    """The environment variable that sets a field."""
+    return _env_name(next(f for f in fields(cls) if f.name == field_name))
+
+
+def _env_name(f: Field[Any]) -> str:
+    return str(f.metadata.get("env", ENV_PREFIX + f.name.upper()))
+
+
+def _parse(f: Field[Any], raw: str) -> Any:
+    parse: Callable[[str], Any] = f.metadata.get("parse") or (
+        Path if isinstance(f.default, Path) else type(f.default))
     try:
-        return kind(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{env_name(name)}={raw!r} is not a valid {getattr(kind, '__name__', 'value')}",
-            hint="fix or unset the variable",
-        ) from None
+        return parse(raw)
+    except ValueError as e:
+        shown = "<hidden>" if f.metadata.get("secret") else repr(raw)
+        detail = str(e) if f.metadata.get("parse") else f"not a valid {getattr(parse, '__name__', 'value')}"
+        raise ConfigError(f"{_env_name(f)}={shown} is {detail}", hint="fix or unset the variable") from None

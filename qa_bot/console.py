@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from qa_bot.answer import Answerer
+from qa_bot.conversation import Conversation, Reply
 from qa_bot.errors import QuestionError
 from qa_bot.types import Answer, ArticleInfo, Passage
 
@@ -18,9 +19,11 @@ WIDTH = 100
 
 HELP = """\
 Ask a question about the articles in plain words, e.g. "how many soldiers left Damascus?".
+Follow up on the last answer: "and from Latakia?", "when was that?", "who said that?",
+"more", "is that confirmed elsewhere?" (the question as read is shown).
 Commands:
   /sources   list the articles
-  /more      show more passages for the last question
+  /more      show the next passage for the last question
   /help      this text
   /quit      leave (Ctrl-D works too)"""
 
@@ -136,12 +139,11 @@ def ask_stream(answerer: Answerer, lines: TextIO, as_json: bool, out: TextIO) ->
 
 
 def chat(answerer: Answerer, read: Callable[[str], str] = input, out: TextIO = sys.stdout) -> int:
-    """The interactive prompt; Ctrl-D, Ctrl-C or /quit leave it."""
+    """The interactive prompt: a conversation, so follow-ups work; Ctrl-D, Ctrl-C or /quit leave it."""
     style = Style(out.isatty())
     _enable_line_editing()
     print(f"qa-bot: ask about {len(answerer.articles)} news articles. /help for commands.", file=out)
-    last: Answer | None = None
-    shown = 0
+    conversation = Conversation(answerer)
     while True:
         try:
             line = read(style.bold("? ")).strip()
@@ -157,23 +159,30 @@ def chat(answerer: Answerer, read: Callable[[str], str] = input, out: TextIO = s
             print(HELP, file=out)
         elif command == "/sources":
             print(format_sources(answerer.articles), file=out)
-        elif command == "/more":
-            if last is None or shown >= len(last.passages):
-                print("No more passages for the last question.", file=out)
-            else:
-                print(format_answer(last, style, first=max(shown, 1), count=2), file=out)
-                shown = max(shown, 1) + 2
-        elif command.startswith("/"):
+        elif command.startswith("/") and command != "/more":
             print(f"Unknown command {line.split()[0]}. /help lists the commands.", file=out)
         else:
             try:
-                last = answerer.ask(line)
+                reply = conversation.ask("more" if command == "/more" else line)
             except QuestionError as e:
                 print(str(e), file=out)
                 continue
-            shown = 1
-            print(format_answer(last, style), file=out)
+            print(format_reply(reply, style), file=out)
         print(file=out)
+
+
+def format_reply(reply: Reply, style: Style) -> str:
+    """How a follow-up was read, a note, then the answer or the passages it brings."""
+    lines = [style.dim(f"(reading that as: {reply.rewritten})")] if reply.rewritten else []
+    if reply.reading.kind in ("standalone", "rewrite"):
+        return "\n".join(lines + [format_answer(reply.answer, style)])
+    if reply.note:
+        lines.append(reply.note)
+    for passage in reply.passages:
+        lines.append(style.quote(f"“{passage.quote or passage.text}”"))
+        lines.append(f"  — {source_line(passage.source)}")
+        lines.extend(_also_in(passage, style))
+    return "\n".join(lines)
 
 
 def _also_in(passage: Passage, style: Style) -> list[str]:

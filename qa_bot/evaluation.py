@@ -6,8 +6,10 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa_bot.answer import Answerer
+from qa_bot.conversation import Conversation
 from qa_bot.errors import QABotError
 from qa_bot.types import Answer
 
@@ -180,3 +182,82 @@ def _normal(text: str) -> str:
     for fancy, plain in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"')):
         text = text.replace(fancy, plain)
     return " ".join(text.lower().split())
+
+
+# -- conversations: follow-up questions ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """How one turn of a conversation was read and answered."""
+
+    conversation: str
+    turn: int  # 1 for the opening question
+    kind: str  # "standalone", "wh", "swap", "pronoun", "speaker", "more", "confirm"
+    asked: str
+    read_as: str  # what the bot searched, or how it took the message
+    read_right: bool  # a follow-up read as one; a question of its own never rewritten
+    quote_holds_answer: bool
+    passage_holds_answer: bool
+
+
+def read_conversations(path: Path) -> list[dict[str, Any]]:
+    """Parse a JSONL file of {"id", "turns": [{"q", "answers", "standalone", "kind"}]} records."""
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise QABotError(f"cannot read conversation file {path}: {e}") from None
+    if not all(isinstance(r, dict) and isinstance(r.get("turns"), list) for r in records):
+        raise QABotError(f"{path}: every line needs a list of turns")
+    return records
+
+
+def is_conversation_file(path: Path) -> bool:
+    """Whether a JSONL file holds conversations rather than single questions."""
+    try:
+        with path.open(encoding="utf-8") as lines:
+            first = next((line for line in lines if line.strip()), "{}")
+        return "turns" in json.loads(first)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def evaluate_conversations(answerer: Answerer, records: list[dict[str, Any]]) -> list[TurnOutcome]:
+    """Play every conversation through a fresh `Conversation`, and score each turn."""
+    outcomes = []
+    for record in records:
+        conversation = Conversation(answerer)
+        for number, turn in enumerate(record["turns"], start=1):
+            answers = tuple(turn["answers"])
+            try:
+                reply = conversation.ask(turn["q"])
+            except QABotError as e:
+                outcomes.append(TurnOutcome(record["id"], number, turn["kind"], turn["q"], f"error: {e}",
+                                            False, False, False))
+                continue
+            standalone = bool(turn.get("standalone", number == 1))
+            read_as = reply.rewritten if reply.reading.kind == "rewrite" else reply.reading.kind
+            outcomes.append(TurnOutcome(
+                record["id"], number, turn["kind"], turn["q"], str(read_as),
+                (reply.reading.kind == "standalone") == standalone,
+                any(contains_answer(p.quote, answers) for p in reply.passages),
+                any(contains_answer(p.text, answers) for p in reply.passages),
+            ))
+    return outcomes
+
+
+def conversation_table(outcomes: list[TurnOutcome]) -> list[str]:
+    """Per kind of later turn (and all of them): how many, read right, quote and passage hold the gold."""
+    groups: dict[str, list[TurnOutcome]] = defaultdict(list)
+    for o in outcomes:
+        if o.turn > 1:
+            groups[o.kind].append(o)
+            groups["all later turns"].append(o)
+    groups["opening questions"] = [o for o in outcomes if o.turn == 1]
+    lines = [f"{'turns':<20}{'n':>4}{'read right':>12}{'quote':>8}{'passage':>9}"]
+    for kind in sorted(groups, key=lambda k: (k in ("all later turns", "opening questions"), k)):
+        group = groups[kind]
+        lines.append(f"{kind:<20}{len(group):>4}" + "".join(
+            f"{sum(getattr(o, f) for o in group) / len(group):>{w}.3f}"
+            for f, w in (("read_right", 12), ("quote_holds_answer", 8), ("passage_holds_answer", 9))))
+    return lines

@@ -141,6 +141,13 @@ class Retriever:
         self._name_words = frozenset(
             w for r, entities in enumerate(index.sentence_entities) for e in entities if e.label in NAMES
             for w in words(index.sentence_text(r)[e.start: e.end]))
+        written_lower = frozenset(w for a in index.articles.values() for w in _WORD.findall(a.text)
+                                  if w.islower())
+        self._proper_words = frozenset(
+            w.lower().replace("’", "'") for r, entities in enumerate(index.sentence_entities)
+            for e in entities if e.label in NAMES
+            for w in _WORD.findall(index.sentence_text(r)[e.start: e.end])
+            if w[:1].isupper() and w.lower() not in written_lower)
         self._close_words = CloseWords(*word_vectors, corpus_words, self._stemmer.stemWord) \
             if word_vectors is not None else None
         self._copies = _syndicated_copies(index)
@@ -153,6 +160,11 @@ class Retriever:
         author = self.index.articles[self.index.sentences[row][0]].info.author
         return bool(_BYLINE.match(text)) and len(text.split()) <= MAX_BYLINE_WORDS \
             or bool(author) and _BY.sub("", text).startswith(str(author))
+
+    def is_name(self, word: str) -> bool:
+        """Whether a lower-cased word is only ever a name in the corpus ("latakia"; not "embassy" of
+        "the Russian Embassy", which is also written in lower case)."""
+        return word in self._proper_words
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Passage:
     quote: str | None  # the answering sentence(s): a substring of `text`
     also_in: tuple[ArticleInfo, ...]  # other articles that carry the same passage
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Passage:
+        """A Passage saved with `dataclasses.asdict`."""
+        return cls(**{**data, "source": ArticleInfo(**data["source"]),
+                      "also_in": tuple(ArticleInfo(**a) for a in data["also_in"])})
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -40,3 +47,12 @@ class Answer:
     confidence: float
     passages: tuple[Passage, ...]
     article_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, as JSON-ready data (for state kept across restarts)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Answer:
+        """An Answer saved by `to_json`."""
+        return cls(**{**data, "passages": tuple(Passage.from_json(p) for p in data["passages"])})

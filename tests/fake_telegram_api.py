@@ -36,7 +36,7 @@ CHAT_ACTIONS = {
     "upload_video_note",
 }  # fmt: skip
 JSON_FIELDS = {
-    "reply_markup", "commands", "entities", "reply_parameters", "link_preview_options",
+    "results", "button", "reply_markup", "commands", "entities", "reply_parameters", "link_preview_options",
     "allowed_updates", "scope",
 }  # fmt: skip
 
@@ -156,6 +156,8 @@ class _State:
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     callback_queries: dict[str, dict[str, Any]] = field(default_factory=dict)
     answered_callbacks: set[str] = field(default_factory=set)
+    inline_queries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inline_answers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     injections: list[Injection] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str = ""
@@ -314,6 +316,14 @@ class FakeTelegramAPI:
         with self._lock:
             self._state.callback_queries[query_id] = query
         return self.push_update({"callback_query": query})
+
+    def send_inline(self, user_id: int, query: str) -> dict[str, Any]:
+        """A user types "@bot <query>" in any chat; the bot's answerInlineQuery is kept by id."""
+        query_id = str(next(self._ids) * 1000 + 9)
+        inline = {"id": query_id, "from": self.user(user_id), "query": query, "offset": ""}
+        with self._lock:
+            self._state.inline_queries[query_id] = inline
+        return self.push_update({"inline_query": inline})
 
     def push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates, or POST it to the webhook when one is set."""
@@ -661,3 +671,32 @@ class FakeTelegramAPI:
         if len(str(params.get("text", ""))) > MAX_CALLBACK_ANSWER_LENGTH:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
+
+    async def _api_answerInlineQuery(self, params: dict[str, Any]) -> bool:
+        query_id = str(params.get("inline_query_id", ""))
+        results = params.get("results")
+        with self._lock:
+            if query_id not in self._state.inline_queries or query_id in self._state.inline_answers:
+                raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
+                                    "query ID is invalid")
+        if not isinstance(results, list) or len(results) > 50:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        for result in results:
+            content = result.get("input_message_content") or {}
+            if not result.get("id") or len(str(result["id"]).encode()) > 64 or not result.get("title"):
+                raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+            text = str(content.get("message_text", ""))
+            if not 1 <= utf16_len(text) <= MAX_MESSAGE_LENGTH:
+                raise ApiError(400, "Bad Request: MESSAGE_TEXT_INVALID")
+            if content.get("parse_mode") == "HTML":
+                try:
+                    parse_html(text)
+                except EntityParseError as e:
+                    raise ApiError(400, f"Bad Request: {e}") from None
+        with self._lock:
+            self._state.inline_answers[query_id] = results
+        return True
+
+    def inline_answer(self, query_id: str, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """The results the bot gave for an inline query (waits for them)."""
+        return list(self.wait_for(lambda _: self._state.inline_answers.get(query_id), timeout))

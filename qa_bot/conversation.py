@@ -1,0 +1,440 @@
+"""A chat over the Answerer: follow-up questions read against the previous turn.
+
+"and from Latakia?", "how many of them?", "when was that?", "who said that?", "more",
+"is that confirmed elsewhere?" lean on what was asked before. `read_follow_up` says how a
+message leans on the last turn (or that it stands on its own, which is never rewritten), and
+`Conversation.ask` answers it, showing the rewritten question so the user sees what was searched.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from qa_bot.answer_types import NAMES, counted_words
+from qa_bot.types import Answer, Passage
+
+if TYPE_CHECKING:
+    from qa_bot.answer import Answerer
+
+MAX_TURNS = 5  # turns a conversation keeps
+CONFIRMATIONS_SHOWN = 2  # other articles shown for "is that confirmed elsewhere?"
+CONVERSATION_TTL_S = 30 * 60.0  # after this long without a message the chat starts afresh
+Kind = Literal["standalone", "rewrite", "more", "confirm", "speaker"]
+
+_WORD = re.compile(r"[\w'’-]+")
+_AUXILIARY = "did|does|do|was|were|is|are|has|have|had|will|would|can|could|should|might|may"
+_WH = (r"(?P<wh>(?:(?:with|to|from|by|for|of|in|at|on|since|until) )?"
+       r"(?:how (?:many|much|long|old|far|often|big|large)|what|which|who|whom|whose|when|where|why|how))")
+# "why did Russia leave", "how many soldiers did Russia withdraw": question word, focus, auxiliary, rest.
+_WITH_AUXILIARY = re.compile(rf"^{_WH}(?P<focus>(?: [\w'’-]+){{0,3}}?) (?P<aux>{_AUXILIARY})\b(?P<rest>.*)$",
+                             re.IGNORECASE)
+# "how many soldiers left Damascus", "who leads Syria": the question word is the subject.
+_AS_SUBJECT = re.compile(rf"^{_WH}(?P<rest>.*)$", re.IGNORECASE)
+_LEAD_IN = re.compile(r"^(?:and|but|so|ok|okay|also|then|well)\b[,\s]*", re.IGNORECASE)
+_SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^and\s+", re.IGNORECASE)
+_MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|another|other|else|next)"
+                   r"(?:\s+(?:one|source|sources|passage|passages|article|articles|please|results?))*$|"
+                   r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
+                   r"(?: sources?| passages?| articles?)?$|^tell me more$", re.IGNORECASE)
+_CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|other (?:outlets?|sources?|articles?|"
+                      r"papers?|media)|(?:anyone|anybody|who) else|also (?:report|say)\w*)\b", re.IGNORECASE)
+_CONFIRM_WORDS = re.compile(r"^(?:confirm|corroborat|report|say|said|carr|mention|write|wrote|outlet|source|"
+                            r"article|paper|media|elsewhere|other|anyone|anybody|who|else|also|true|any|so$)",
+                            re.IGNORECASE)
+_SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|reports?|reported|announced|"
+                      r"told|stated|wrote)\s+(?:that|this|it|so)$|^says who$|^according to (?:whom|who)$|"
+                      r"^who(?:'s| is| was) the source$|^who is saying (?:that|this|it|so)$", re.IGNORECASE)
+# "when?", "to where?", "what for?": a question word alone asks it of the previous question.
+_BARE_WH = {"what for": "why", "how come": "why", "to where": "where", "where to": "where",
+            "from where": "where", "since when": "since when", "until when": "until when"}
+_PERSONAL = frozenset("he him his she her hers himself herself".split())
+_PLURAL = frozenset("they them their theirs themselves".split())
+_THING = frozenset("it its".split())
+_DEMONSTRATIVE = frozenset("that this those these".split())
+_PRONOUNS = _PERSONAL | _PLURAL | _THING | _DEMONSTRATIVE
+# Verbs that say nothing of their own after a pronoun: "when did that happen?", "why was that?".
+_LIGHT = frozenset("happen happened happens take took place start started begin began end ended occur "
+                   "occurred be been being do done go going come came mean means so".split())
+_SMALL = frozenset(f"{_AUXILIARY.replace('|', ' ')} of the a an to in on at for from by with about "
+                   "there then exactly".split())
+_WH_WORDS = frozenset("how many much long old far often what which who whom whose when where why".split())
+_PREPOSITIONS = frozenset("from in at to for by on with during after before since until near into via "
+                          "about".split())
+_DATE_WORDS = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march "
+                        "april may june july august september october november december yesterday today "
+                        "week month year".split())
+MAX_FOLLOW_UP_WORDS = 6  # a question this short with no name of its own leans on the previous one
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What a follow-up can lean on: the last question searched and the names in the last quote."""
+
+    question: str
+    people: tuple[str, ...] = ()  # persons named in the passage last shown
+    names: tuple[str, ...] = ()  # organisations, places and groups named there
+    quote: str = ""  # the quote last shown
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a message is read: on its own, or as a follow-up, and the question then searched."""
+
+    kind: Kind
+    question: str  # what is searched (the message itself when it stands on its own)
+    stress: str | None = None  # what a follow-up asks about anew ("Latakia"): the quote must name it
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: what was typed, what was searched, what came back, and the passage shown."""
+
+    asked: str
+    question: str
+    answer: Answer
+    seen: tuple[tuple[str, int, int], ...] = ()  # (article, start, end) of every passage shown so far
+    at: float = 0.0  # time.time() of the exchange
+    focus: Passage | None = None  # the passage the user saw last (what "he" or "it" may point to)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a front end shows for one message."""
+
+    asked: str
+    reading: Reading
+    answer: Answer  # the first passage is the one to show; for "more", the next one
+    note: str | None = None  # a line to say first ("Another passage:", "Only X says so")
+    shown: int = 1  # passages of `answer` to show
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        """The passages the user sees."""
+        return self.answer.passages[:self.shown] if self.answer.answered else ()
+
+    @property
+    def rewritten(self) -> str | None:
+        """The question actually searched, when it differs from what was typed."""
+        return self.reading.question if self.reading.kind == "rewrite" else None
+
+
+def read_follow_up(text: str, previous: Previous | None,
+                   is_name: Callable[[str], bool] = lambda _: False) -> Reading:
+    """Read `text` against the previous turn: a follow-up, or a question of its own (never rewritten)."""
+    text = " ".join(text.split())
+    if previous is None:
+        return Reading("standalone", text)
+    bare = text.rstrip(" ?!.").strip()
+    unled = _LEAD_IN.sub("", bare)
+    tokens = _WORD.findall(unled.lower())
+    if _MORE.match(unled):
+        return Reading("more", previous.question)
+    if _SPEAKER.match(unled):
+        return Reading("speaker", previous.question)
+    if _CONFIRM.search(unled) and all(w in _SMALL | _PRONOUNS or _CONFIRM_WORDS.match(w) for w in tokens):
+        return Reading("confirm", previous.question)
+    for rewrite in (_bare_wh, _swap, _with_referent, _with_context):
+        question = rewrite(bare, unled, previous, is_name)
+        if question is not None:
+            stress = _SWAP.sub("", bare) if rewrite is _swap else None
+            return Reading("rewrite", " ".join(question.split()), stress)
+    return Reading("standalone", text)
+
+
+def _parts(question: str) -> tuple[str, str, str, str] | None:
+    """(question word, focus noun words, auxiliary, rest) of a wh-question, or None."""
+    question = question.rstrip(" ?!.").split(" — ")[0]
+    m = _WITH_AUXILIARY.match(question)
+    if m is not None:
+        return m["wh"], m["focus"].strip(), m["aux"], m["rest"].strip()
+    m = _AS_SUBJECT.match(question)
+    if m is None:
+        return None
+    rest = m["rest"].split()
+    wh = m["wh"].lower()
+    if wh == "how many":
+        counted = counted_words(question)
+        size = len(counted) if counted and [w.lower() for w in rest[:len(counted)]] == list(counted) else 1
+    else:
+        size = 1 if wh in ("what", "which", "whose", "how much") and len(rest) > 1 else 0
+    return m["wh"], " ".join(rest[:size]), "", " ".join(rest[size:])
+
+
+def _clause(previous: str) -> str:
+    """The previous question without its question word: what it was about."""
+    parts = _parts(previous)
+    if parts is None:
+        return previous.rstrip(" ?!.")
+    _, focus, aux, rest = parts
+    return f"{focus} {rest}".strip() if not aux else rest
+
+
+def _own_names(words: list[str], is_name: Callable[[str], bool]) -> bool:
+    """Whether a question names something itself (a capitalised word after the first, a number,
+    a name of the corpus, a date)."""
+    return any(_looks_like_name(w, is_name) for w in words[1:]) or any(
+        w[:1].isdigit() or w.lower() in _DATE_WORDS or is_name(w.lower()) and w.lower() not in _SMALL
+        for w in words)
+
+
+def _looks_like_name(word: str, is_name: Callable[[str], bool]) -> bool:
+    return word[:1].isupper() or word[:1].isdigit() or word.lower() in _DATE_WORDS or is_name(word.lower())
+
+
+def _bare_wh(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+    """"when?", "why was that?", "how many of them?", "to where?": a question word and nothing of
+    its own but pronouns and light verbs asks that of the previous question."""
+    lowered = unled.lower()
+    wh_parts = _parts(unled)
+    if lowered in _BARE_WH:
+        wh = _BARE_WH[lowered]
+    elif wh_parts is not None:
+        words = _WORD.findall(lowered)
+        if [w for w in words if w not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]:
+            return None
+        wh = wh_parts[0].lower()
+    else:
+        return None
+    last = _parts(previous.question)
+    if wh == "how many" and last is not None and last[1]:  # "how many of them?": of what was asked
+        return f"how many {last[1]} {last[2]} {last[3]}?"
+    if last is not None and last[2]:
+        return f"{wh} {last[2]} {last[3]}?"
+    return f"{wh} {_clause(previous.question)}?"
+
+
+def _swap(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+    """"and from Latakia?", "what about Tartus?", "and on Sunday?", "Latakia?": the previous question
+    about another place, person, time or thing."""
+    led = _SWAP.match(bare)
+    fragment = bare[led.end():] if led else bare
+    words = _WORD.findall(fragment)
+    if not words or _parts(fragment) is not None or any(w.lower() in _PRONOUNS for w in words):
+        return None
+    if not led and (len(words) > 3 or not all(_looks_like_name(w, is_name) for w in words)):
+        return None  # a bare fragment is a follow-up only when it is a name: "Latakia?"
+    preposition = words[0].lower() if words[0].lower() in _PREPOSITIONS else None
+    new = " ".join(words[1:] if preposition else words)
+    base = previous.question.rstrip(" ?!.").split(" — ")[0]
+    slots = _slots(base, is_name)
+    if preposition:
+        for start, end in reversed(slots):
+            if base[:start].rstrip().rsplit(" ", 1)[-1].lower() == preposition:
+                return f"{base[:start]}{new}{base[end:]}?"
+    if all(_looks_like_name(w, is_name) for w in new.split()):
+        is_date = _is_date(new)
+        for start, end in reversed(slots):
+            if _is_date(base[start:end]) == is_date:
+                return f"{base[:start]}{new}{base[end:]}?"
+    parts = _parts(base)
+    if parts is not None and not parts[2] and len(words) >= 3:
+        # "which newspaper reported that Russia was leaving" + "and the withdrawal of 400 soldiers?"
+        wh, focus, _, rest = parts
+        verb = rest.split(" ", 1)[0]
+        return f"{wh} {focus} {verb} {fragment}?"
+    return f"{base} {fragment}?" if preposition else f"{base} — {fragment}?"
+
+
+def _is_date(text: str) -> bool:
+    words = text.lower().split()
+    return bool(words) and all(w.isdigit() or w in _DATE_WORDS for w in words)
+
+
+def _slots(question: str, is_name: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Spans of the names, dates and numbers in a question (not its first word)."""
+    spans: list[tuple[int, int]] = []
+    for m in _WORD.finditer(question):
+        word = m.group()
+        if m.start() == 0 or not _looks_like_name(word, is_name) or word.lower() in _WH_WORDS | _SMALL:
+            continue
+        if spans and question[spans[-1][1]:m.start()] == " ":
+            spans[-1] = (spans[-1][0], m.end())
+        else:
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def _with_referent(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+    """"did he plan to leave?", "is it still considered a terrorist group?": the pronoun replaced
+    by whom or what it points to, from the last quote or the previous question."""
+    words = _WORD.findall(unled)
+    pronouns = [w for w in words if w.lower() in _PERSONAL | _PLURAL | _THING]
+    if not pronouns or _own_names(words, is_name):
+        return None
+    pronoun = pronouns[0].lower()
+    referent = _referent(pronoun, previous, is_name)
+    if referent is None:
+        return None
+    replacement = f"{referent}'s" if pronoun in ("his", "her", "their", "its") else referent
+    return re.sub(rf"\b{re.escape(pronouns[0])}\b", replacement, unled, count=1) + "?"
+
+
+def _referent(pronoun: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+    """He/she: a person of the last quote or question. It: what a "which newspaper" or "who"
+    question was answered with. They: what the previous question counted or asked about."""
+    base = previous.question.split(" — ")[0]
+    asked = _parts(base)
+    named = [base[s:e] for s, e in _slots(base.rstrip(" ?!."), is_name)]
+    people_asked = [n for n in named if any(p.endswith(n) or n.endswith(p) for p in previous.people)]
+    if pronoun in _PERSONAL:
+        if asked is not None and asked[0].lower() in ("who", "whom", "whose") and previous.people:
+            return previous.people[0]
+        people = people_asked or list(previous.people)
+        return people[0] if people else None
+    if pronoun in _THING and asked is not None and asked[1]:
+        # "which newspaper reported…" answered "…, the Asharq al-Awsat newspaper reported": "it" is that.
+        named_focus = re.search(rf"((?:[A-Z][\w'’-]*\s+)*(?:al-\w+\s+)?)\b{re.escape(asked[1])}\b",
+                                previous.quote)
+        if named_focus and named_focus.group(1).strip():
+            return f"the {named_focus.group(1).strip()} {asked[1]}"
+    if pronoun in _THING and asked is not None and asked[0].lower() in ("who", "which"):
+        answered = [n for n in previous.names if n.lower() not in base.lower()]
+        if answered:
+            return answered[0]
+    if pronoun in _PLURAL and asked is not None and asked[1]:
+        return f"the {asked[1]}"
+    if pronoun in _THING | _PLURAL and named:
+        return named[0]
+    return None
+
+
+def _with_context(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+    """A short question with no name of its own ("why is that unusual?", "what was the aim?",
+    "who led it?") is asked about what the previous question was about."""
+    words = _WORD.findall(unled)
+    if len(words) > MAX_FOLLOW_UP_WORDS or _own_names(words, is_name):
+        return None
+    return f"{unled} — {_clause(previous.question)}?"
+
+
+@dataclass
+class Conversation:
+    """One chat's recent turns and the answers behind them; `ask` answers a message in context."""
+
+    answerer: Answerer
+    turns: list[Turn] = field(default_factory=list)
+    clock: Callable[[], float] = time.time
+
+    @property
+    def last(self) -> Turn | None:
+        """The previous turn, unless it is older than the conversation's time-out."""
+        if self.turns and self.clock() - self.turns[-1].at <= CONVERSATION_TTL_S:
+            return self.turns[-1]
+        return None
+
+    def ask(self, text: str) -> Reply:
+        """Answer a message, reading it as a follow-up of the last turn when it leans on it."""
+        last = self.last
+        reading = read_follow_up(text, self._previous(last), self.answerer.is_name)
+        if last is not None and reading.kind == "more":
+            return self._more(text, reading, last)
+        if last is not None and reading.kind == "confirm":
+            return self._confirm(text, reading, last)
+        if last is not None and reading.kind == "speaker":
+            return self._speaker(text, reading, last)
+        answer = self.answerer.ask(reading.question, stress=reading.stress)
+        focus = answer.passages[0] if answer.answered and answer.passages else None
+        self._keep(Turn(text, reading.question, answer, _spans(answer.passages[:1]), self.clock(), focus))
+        return Reply(text, reading, answer)
+
+    def _previous(self, last: Turn | None) -> Previous | None:
+        if last is None:
+            return None
+        entities = self.answerer.entities(last.focus) if last.focus is not None else []
+        people = tuple(dict.fromkeys(text for text, label in entities if label == "PERSON"))
+        preference = ("ORG", "FAC", "GPE", "LOC")  # what "it" most often points to
+        others = sorted((e for e in entities if e[1] in NAMES - {"PERSON"}),
+                        key=lambda e: preference.index(e[1]) if e[1] in preference else len(preference))
+        names = tuple(dict.fromkeys(text for text, _ in others))
+        return Previous(last.question, people, names, last.focus.quote or "" if last.focus else "")
+
+    def _keep(self, turn: Turn) -> None:
+        self.turns = [*self.turns[-(MAX_TURNS - 1):], turn]
+
+    def _showing(self, last: Turn, reply: Reply) -> Reply:
+        """Keep the last turn with what this reply shows as its focus and as seen; return the reply."""
+        focus = reply.passages[0] if reply.passages else last.focus
+        self._keep(replace(last, at=self.clock(), focus=focus, seen=last.seen + _spans(reply.passages)))
+        return reply
+
+    def _more(self, text: str, reading: Reading, last: Turn) -> Reply:
+        """The next passage of the last answer that shows something not shown yet."""
+        rest = [p for p in last.answer.passages if not _overlaps(p, last.seen)]
+        if not rest:
+            return self._showing(last, Reply(text, reading, _nothing(last.answer),
+                                             "No more passages for that question."))
+        return self._showing(last, Reply(text, reading, _leading(last.answer, rest), "Another passage:"))
+
+    def _confirm(self, text: str, reading: Reading, last: Turn) -> Reply:
+        """Other outlets that carry the last quote word for word, or restate it."""
+        top = last.focus
+        if top is None or not top.quote:
+            return Reply(text, reading, _nothing(last.answer), "There is no answer to check yet.")
+        seen = {top.source.id, *(a.id for a in top.also_in)}
+        others = [p for p in self.answerer.restatements(top.quote, last.question) if p.source.id not in seen]
+        outlets = ", ".join(_outlet(a) for a in top.also_in)
+        if others:
+            copies = f" (and word for word by {outlets})" if outlets else ""
+            reply = Reply(text, reading, _leading(last.answer, others),
+                          f"What other articles say{copies}:", shown=CONFIRMATIONS_SHOWN)
+        elif top.also_in:
+            reply = Reply(text, reading, _leading(last.answer, [top]),
+                          f"Yes: the same passage is also in {outlets}.")
+        else:
+            reply = Reply(text, reading, _nothing(last.answer),
+                          f"Only {_outlet(top.source)} says so, of the {last.answer.article_count} articles.")
+        return self._showing(last, reply)
+
+    def _speaker(self, text: str, reading: Reading, last: Turn) -> Reply:
+        """Who is quoted or cited as saying the last quote: the sentence that names them."""
+        top = last.focus
+        if top is None:
+            return Reply(text, reading, _nothing(last.answer), "There is no answer to attribute yet.")
+        attributed = self.answerer.attribution(top)
+        if attributed is None:
+            reply = Reply(text, reading, _leading(last.answer, [top]),
+                          f"The passage names no speaker: it is {_outlet(top.source)}'s own reporting.")
+        else:
+            reply = Reply(text, reading, _leading(last.answer, [attributed]), "Who says so:")
+        return self._showing(last, reply)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The turns, for a persistence layer."""
+        return [{"asked": t.asked, "question": t.question, "answer": t.answer.to_json(), "seen": t.seen,
+                 "at": t.at, "focus": asdict(t.focus) if t.focus else None} for t in self.turns]
+
+    @classmethod
+    def from_json(cls, answerer: Answerer, data: list[dict[str, Any]]) -> Conversation:
+        """A conversation saved by `to_json`."""
+        turns = [Turn(t["asked"], t["question"], Answer.from_json(t["answer"]),
+                      tuple((str(a), int(s), int(e)) for a, s, e in t["seen"]),
+                      float(t["at"]), Passage.from_json(t["focus"]) if t.get("focus") else None)
+                 for t in data]
+        return cls(answerer, turns[-MAX_TURNS:])
+
+
+def _leading(answer: Answer, passages: Iterable[Passage]) -> Answer:
+    """`answer` with these passages, the first one's quote as the answer."""
+    passages = tuple(passages)
+    quote = passages[0].quote if passages else None
+    return replace(answer, answered=bool(passages), quote=quote, passages=passages)
+
+
+def _spans(passages: Iterable[Passage]) -> tuple[tuple[str, int, int], ...]:
+    return tuple((p.source.id, p.start, p.end) for p in passages)
+
+
+def _overlaps(passage: Passage, seen: tuple[tuple[str, int, int], ...]) -> bool:
+    return any(a == passage.source.id and s < passage.end and passage.start < e for a, s, e in seen)
+
+
+def _nothing(answer: Answer) -> Answer:
+    return replace(answer, answered=False, quote=None, passages=())
+
+
+def _outlet(info: Any) -> str:
+    return str(info.outlet or info.title or info.id)

@@ -1,0 +1,123 @@
+"""Follow-up questions: how a message is read against the last turn, and what the chat answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa_bot.answer import Answerer
+from qa_bot.conversation import CONVERSATION_TTL_S, Conversation, Previous, read_follow_up
+from qa_bot.evaluation import evaluate_conversations, read_conversations
+from tests.conftest import DATA
+
+SOLDIERS = "how many soldiers left Damascus?"
+LAST = Previous(SOLDIERS)
+
+# Questions that stand on their own: never rewritten, however they start or whatever they hold.
+STANDALONE = [
+    "Who said that Russia would keep its bases?",  # "that" joins a clause, it points nowhere
+    "And when did the revolution in Syria begin?",  # starts with "And", but complete
+    "What did Putin say about his plans for the bases?",  # "his" is Putin
+    "Is it true that Russia evacuated its embassy in Damascus?",
+    "Which bases does Russia intend to keep in Syria?",
+    "What has Assad's downfall touched off between Putin and Erdogan?",
+    "what is the withdrawal from Damascus a sign of",
+    "Where was Assad's statement published?",
+    "Did Moscow take part in the talks in Qatar?",
+]
+
+
+@pytest.mark.parametrize("question", STANDALONE)
+def test_a_question_that_stands_on_its_own_is_never_rewritten(question: str) -> None:
+    assert read_follow_up(question, LAST).kind == "standalone"
+
+
+@pytest.mark.parametrize(("message", "kind", "question"), [
+    ("and from Latakia?", "rewrite", "how many soldiers left Latakia?"),
+    ("what about Tartus", "rewrite", "how many soldiers left Tartus?"),
+    ("Latakia?", "rewrite", "how many soldiers left Latakia?"),
+    ("when was that?", "rewrite", "when soldiers left Damascus?"),
+    ("why?", "rewrite", "why soldiers left Damascus?"),
+    ("how many of them?", "rewrite", "how many soldiers left Damascus?"),
+    ("who said that?", "speaker", SOLDIERS),
+    ("according to whom", "speaker", SOLDIERS),
+    ("more", "more", SOLDIERS),
+    ("another source?", "more", SOLDIERS),
+    ("anything else?", "more", SOLDIERS),
+    ("is that confirmed elsewhere?", "confirm", SOLDIERS),
+    ("do other outlets say so", "confirm", SOLDIERS),
+])
+def test_follow_ups_are_read_against_the_previous_question(message: str, kind: str, question: str) -> None:
+    reading = read_follow_up(message, LAST)
+    assert (reading.kind, reading.question) == (kind, question)
+
+
+def test_pronouns_point_to_the_names_of_the_last_quote() -> None:
+    previous = Previous("Who is Kamal Lababidi?", people=("Kamal Lababidi",))
+    assert read_follow_up("what did he say about the embassy", previous).question == \
+        "what did Kamal Lababidi say about the embassy?"
+    newspaper = Previous("which newspaper reported that Russia was leaving",
+                         quote="Russia is leaving, the London-based Asharq al-Awsat newspaper reported.")
+    assert read_follow_up("where is it based", newspaper).question == \
+        "where is the London-based Asharq al-Awsat newspaper based?"
+    asked = Previous("with whom did Russia hold talks in Qatar?")
+    assert read_follow_up("what was the aim", asked).question == \
+        "what was the aim — Russia hold talks in Qatar?"
+
+
+def test_no_previous_turn_means_no_follow_up() -> None:
+    assert read_follow_up("when was that?", None).kind == "standalone"
+
+
+def test_a_swap_quotes_the_sentence_about_the_new_place(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    first = chat.ask(SOLDIERS)
+    assert first.rewritten is None and first.answer.quote and "400 soldiers" in first.answer.quote
+    swapped = chat.ask("and from Latakia?")
+    assert swapped.rewritten == "how many soldiers left Latakia?"
+    assert swapped.answer.answered and "Latakia" in (swapped.answer.quote or "")
+
+
+def test_who_said_more_and_confirmation_lean_on_what_was_shown(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    chat.ask("where were the russian soldiers near damascus stationed")
+    speaker = chat.ask("who said that?")
+    assert speaker.rewritten is None and speaker.note == "Who says so:"
+    assert "Kamal Lababidi" in (speaker.answer.quote or "")
+    more = chat.ask("more")
+    assert more.note == "Another passage:" and more.passages
+    assert more.passages[0].text != speaker.passages[0].text
+    chat = Conversation(answerer)
+    chat.ask("When did the Kremlin confirm that Assad had fled to Moscow?")
+    confirmed = chat.ask("is that confirmed elsewhere?")
+    shown = confirmed.passages
+    assert shown and all(p.source.id != "000_429f992c90ec03e2.txt" for p in shown)
+    assert any("his family" in (p.quote or "") for p in shown)
+
+
+def test_more_runs_out_and_says_so(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    first = chat.ask(SOLDIERS)
+    replies = [chat.ask("more") for _ in range(len(first.answer.passages))]
+    assert replies[-1].note == "No more passages for that question." and not replies[-1].passages
+
+
+def test_a_conversation_survives_a_round_trip_and_expires(answerer: Answerer) -> None:
+    now = [1000.0]
+    chat = Conversation(answerer, clock=lambda: now[0])
+    chat.ask(SOLDIERS)
+    saved = json.loads(json.dumps(chat.to_json()))
+    restored = Conversation.from_json(answerer, saved)
+    restored.clock = lambda: now[0]
+    assert restored.ask("and from Latakia?").rewritten == "how many soldiers left Latakia?"
+    now[0] += CONVERSATION_TTL_S + 1
+    assert restored.ask("and from Tartus?").rewritten is None  # too long ago: a new conversation
+
+
+def test_follow_ups_of_the_tuning_set_hold_their_bar(answerer: Answerer) -> None:
+    outcomes = evaluate_conversations(answerer, read_conversations(DATA / "followups_tune.jsonl"))
+    later = [o for o in outcomes if o.turn > 1]
+    assert all(o.read_right for o in later if o.kind == "standalone")  # never rewritten
+    assert sum(o.read_right for o in later) / len(later) >= 0.95
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.80
