@@ -519,3 +519,81 @@ def test_a_more_sources_button_shows_nothing_to_anyone_else(fake: FakeTelegramAP
     fake.press_button(1014, answer.result, more["callback_data"])  # the owner: still works
     [first, *_] = fake.wait_for_messages(1014, after=owner_at)
     assert plain(first).startswith(f"More passages for {SOLDIERS}")
+
+
+# -- stopping, restarting, and what survives -------------------------------------------------------
+
+GRACE_S = 10  # shorter than compose's stop_grace_period: SIGKILL comes this long after SIGTERM
+QUEUED_USERS = range(5001, 5031)  # 30 users x 10 questions queued at once
+QUESTIONS = ["how many soldiers left Damascus?", "Who is Kamal Lababidi?",
+             "Where did Assad publish his statement?", "Which bases does Russia want to keep in Syria?",
+             "When did the revolution begin?"]
+
+
+def docker_stop(process: BotProcess, grace: float = GRACE_S) -> int:
+    """SIGTERM, then SIGKILL after the grace period, as `docker stop` does."""
+    process.popen.send_signal(signal.SIGTERM)
+    try:
+        return process.popen.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.popen.kill()
+        return process.popen.wait(5)
+
+
+@pytest.mark.slow
+def test_a_stop_under_load_loses_no_question_and_state_survives_the_restart(
+    answerer: Answerer, tmp_path: Path
+) -> None:
+    state = {"QA_BOT_RATE_LIMIT": "0", "QA_BOT_STATE_FILE": str(tmp_path / "state.sqlite3"),
+             "QA_BOT_HEARTBEAT_FILE": str(tmp_path / "heartbeat")}
+    index_dir = answerer.settings.index_dir
+    with FakeTelegramAPI() as api:
+        first = start_bot(api, index_dir, tmp_path / "first.log", "getUpdates", **state)
+        [answer] = say(api, 5000, SOLDIERS)
+        say(api, 5000, "and from Latakia?")
+        [more] = buttons(answer)
+        pushed_at = time.monotonic()
+        for round_ in range(10):
+            for user in QUEUED_USERS:
+                api.send_text(user, QUESTIONS[(user + round_) % len(QUESTIONS)])
+        api.wait_for(lambda calls: len([c for c in calls if c.method == "sendMessage"
+                                        and c.at > pushed_at]) >= 30)
+        assert docker_stop(first) == 0, first.output()  # finished its batch within the grace period
+        answered_before = len([c for c in api.calls("sendMessage") if c.at > pushed_at])
+        assert answered_before < 300  # the stop came mid-way
+
+        second = start_bot(api, index_dir, tmp_path / "second.log", "getUpdates", **state)
+        try:
+            api.wait_for(lambda calls: len([c for c in calls if c.method == "sendMessage"
+                                            and c.at > pushed_at]) >= 300, timeout=120)
+            time.sleep(1)
+            for user in QUEUED_USERS:  # every question answered once: none lost, none twice
+                replies = [c for c in api.calls("sendMessage", chat_id=user) if c.at > pushed_at]
+                assert len(replies) == 10 and all(c.status == 200 for c in replies), user
+            # A button from before the restart: its owner gets the passages, anyone else nothing.
+            pressed_at = time.monotonic()
+            api.press_button(5999, {**answer.result, "chat": {"id": 5999, "type": "private"}},
+                             more["callback_data"])
+            api.press_button(5000, answer.result, more["callback_data"])
+            [passages, *_] = api.wait_for_messages(5000, after=pressed_at)
+            assert plain(passages).startswith(f"More passages for {SOLDIERS}")
+            assert settle(api, 5999, pressed_at, 0.5) == []
+            # The conversation too: a follow-up of the question asked before the restart.
+            [follow_up] = say(api, 5000, "what about Tartus?")
+            assert plain(follow_up).startswith("Reading that as: how many soldiers left Tartus?")
+        finally:
+            assert second.stop() == 0, second.output()
+
+
+@pytest.mark.slow
+def test_health_check_reads_the_running_bots_heartbeat(bot: BotProcess, answerer: Answerer,
+                                                       tmp_path: Path) -> None:
+    def health(index_dir: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "qa_bot.cli", "health", "--bot", "--index-dir", str(index_dir)]
+        return subprocess.run(command, cwd=ROOT, env=bot_env(None, None), capture_output=True, text=True,
+                              timeout=30)
+
+    alive = health(answerer.settings.index_dir)
+    assert alive.returncode == 0 and alive.stdout.startswith("ok: the bot's heartbeat is"), alive.stderr
+    gone = health(tmp_path)
+    assert gone.returncode == 1 and "no heartbeat" in gone.stderr

@@ -8,6 +8,8 @@ by stopping the bot and deleting the file; nothing else is kept in it.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from qa_bot.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 BUTTON_KEY_BYTES = 12  # 16 URL-safe characters: unguessable, and well inside the 64-byte callback data
 BUTTON_TTL_S = 7 * 24 * 3600.0  # a 'More sources' button older than this says the answer expired
@@ -38,9 +42,17 @@ class ChatStore:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(path.parent, os.W_OK):
+                raise PermissionError(f"{path.parent} is not writable")
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except PermissionError as exc:
+            # A read-only container without a volume: the bot works, it only forgets on a restart.
+            logger.warning("Chats, 'More sources' buttons and rate limits will not survive a restart: %s "
+                           "(mount a writable volume there, or set QA_BOT_STATE_FILE)", exc)
+            self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot use the bot's state file {path}: {exc}",
