@@ -364,6 +364,10 @@ class Conversation:
     def _more(self, text: str, reading: Reading, last: Turn) -> Reply:
         """The next passage of the last answer that shows something not shown yet."""
         rest = [p for p in last.answer.passages if not _overlaps(p, last.seen)]
+        # Among the rest, one whose quote names what the question names ("…, Kosachev said").
+        names = {w.lower() for w in _WORD.findall(last.question)[1:]
+                 if _looks_like_name(w, self.answerer.is_name)}
+        rest.sort(key=lambda p: -len(names & {w.lower() for w in _WORD.findall(p.quote or "")}))
         if not rest:
             return self._showing(last, Reply(text, reading, _nothing(last.answer),
                                              "No more passages for that question."))

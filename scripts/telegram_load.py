@@ -19,6 +19,7 @@ import html
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from tests.fake_telegram_api import VALID_TOKEN, Call, FakeTelegramAPI
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 FIRST_USER = 10_001
+STARTUP_USER = 9_999  # asks the first questions after start-up, one at a time
 READY_TIMEOUT_S = 180.0
 IDLE_S = 3.0
 STOP_TIMEOUT_S = 30.0
@@ -92,6 +94,7 @@ class Report:
     rejected_calls: int = 0
     rejected_examples: list[str] = field(default_factory=list)
     idle_rss_mib: float | None = None
+    first_answers_s: list[float] = field(default_factory=list)
     peak_rss_mib: float | None = None
     bot_pid: int | None = None
     bot_children: int = 0
@@ -108,6 +111,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--questions", type=int, default=10,
         help=f"distinct questions per user, at most {len(QUESTIONS)} (default 10)",
     )  # fmt: skip
+    parser.add_argument("--first", type=int, default=20,
+                        help="questions asked one at a time right after start-up, timed (default 20)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for answers")
     parser.add_argument("--index-dir", type=Path, help="index folder to build or reuse (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -331,6 +336,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
             time.sleep(IDLE_S)
             rss, _, report.bot_children = rss_kib(popen.pid)
             report.idle_rss_mib = round(rss / 1024, 1)
+            report.first_answers_s = first_answers(fake, args.first)
             _log(f"idle RSS {report.idle_rss_mib} MiB; pushing {args.users * args.questions} questions")
             questions = push_burst(fake, args.users, args.questions)
             report.unmatched_messages = wait_for_answers(fake, popen, questions, expected, args.timeout)
@@ -341,6 +347,17 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
             report.bot_exit_code, exit_s = stop_bot(popen)
             report.bot_exit_s = round(exit_s, 2)
     return report
+
+
+def first_answers(fake: FakeTelegramAPI, count: int) -> list[float]:
+    """Seconds from push to answer of the first questions after start-up, asked one at a time."""
+    latencies = []
+    for i in range(count):
+        pushed = time.monotonic()
+        fake.send_text(STARTUP_USER, QUESTIONS[i % len(QUESTIONS)])
+        [answer] = fake.wait_for_messages(STARTUP_USER, 1, after=pushed, timeout=60)
+        latencies.append(round(answer.at - pushed, 3))
+    return latencies
 
 
 def _seconds(value: float | None) -> str:
@@ -358,6 +375,10 @@ def print_text(r: Report) -> None:
         ("unmatched msgs", str(r.unmatched_messages)),
         ("sendChatAction", str(r.chat_actions)),
         ("rejected calls", str(r.rejected_calls)),
+        ("first answers", "-" if not r.first_answers_s else
+         f"{len(r.first_answers_s)} after start, one at a time: first {r.first_answers_s[0] * 1000:.0f} ms, "
+         f"median {statistics.median(r.first_answers_s) * 1000:.0f} ms, "
+         f"max {max(r.first_answers_s) * 1000:.0f} ms"),
         ("idle RSS", f"{r.idle_rss_mib} MiB (pid {r.bot_pid}, {r.bot_children} children)"),
         ("peak RSS", f"{r.peak_rss_mib} MiB (VmHWM after the load)"),
         ("bot exit", f"code {r.bot_exit_code} after {_seconds(r.bot_exit_s)} (SIGTERM)"),
