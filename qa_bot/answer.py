@@ -10,6 +10,7 @@ import unicodedata
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from qa_bot.answer_types import NAMES
 from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
@@ -50,7 +51,8 @@ RULES = RETRIEVAL_RULES | {
 }
 SHARED_PREFIX = 4  # "Syrian" matches "Syria", "Turkish" matches "Turkey"
 _SAYS = re.compile(r"\b(?:said|says|told|tells|stated|announced|reported|reports|wrote|writes|added|warned|"
-                   r"claimed|claims|according to|declared|confirmed|insisted|noted|stressed)\b",
+                   r"claimed|claims|according to|declared|confirmed|insisted|noted|stressed|citing|cited|"
+                   r"quoted|quoting|sources)\b",
                    re.IGNORECASE)
 RESTATEMENT_CANDIDATES = 10  # passages looked at for "is that confirmed elsewhere?"
 RESTATEMENT_SIMILARITY = 0.5  # cosine to the quote above which another passage's quote restates it
@@ -121,6 +123,10 @@ class Answerer:
         """Whether a lower-cased word is part of a name somewhere in the corpus ("latakia")."""
         return self.retriever.is_name(word)
 
+    def name_labels(self, word: str) -> frozenset[str]:
+        """The entity labels a lower-cased name word carries in the corpus ("putin": PERSON)."""
+        return self.retriever.name_labels(word)
+
     def restatements(self, quote: str, question: str) -> list[Passage]:
         """Passages that answer `question` as `quote` did: the question's best passages whose quote is
         close in meaning to `quote`, in ranking order (the quote's own article included)."""
@@ -154,7 +160,7 @@ class Answerer:
         if not quoted:
             return None
         first, last = quoted[0], quoted[-1]
-        around = [*quoted, first - 1, last + 1]
+        around = [*quoted, first - 1, last + 1, first - 2]
         for row in around:
             if row in rows and self._names_speaker(row):
                 return self._sentence_passage(row, passage.score)
@@ -162,9 +168,7 @@ class Answerer:
 
     def _names_speaker(self, row: int) -> bool:
         text = self.index.sentence_text(row)
-        speaker_labels = {"PERSON", "ORG", "NORP", "GPE"}
-        return bool(_SAYS.search(text)) and any(
-            e.label in speaker_labels for e in self.index.sentence_entities[row])
+        return bool(_SAYS.search(text)) and any(e.label in NAMES for e in self.index.sentence_entities[row])
 
     def _rows_of(self, article_id: str) -> range:
         if self._article_rows is None:

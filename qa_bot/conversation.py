@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 MAX_TURNS = 5  # turns a conversation keeps
 CONFIRMATIONS_SHOWN = 2  # other articles shown for "is that confirmed elsewhere?"
 CONVERSATION_TTL_S = 30 * 60.0  # after this long without a message the chat starts afresh
+Labels = Callable[[str], frozenset[str]]  # a lower-cased word -> the entity labels it has in the corpus
 Kind = Literal["standalone", "rewrite", "more", "confirm", "speaker"]
 
 _WORD = re.compile(r"[\w'’-]+")
@@ -34,6 +35,7 @@ _WITH_AUXILIARY = re.compile(rf"^{_WH}(?P<focus>(?: [\w'’-]+){{0,3}}?) (?P<aux
                              re.IGNORECASE)
 # "how many soldiers left Damascus", "who leads Syria": the question word is the subject.
 _AS_SUBJECT = re.compile(rf"^{_WH}(?P<rest>.*)$", re.IGNORECASE)
+_CONTRACTION = re.compile(r"\b(what|who|where|when|how|that|it)['’]s\b", re.IGNORECASE)
 _LEAD_IN = re.compile(r"^(?:and|but|so|ok|okay|also|then|well)\b[,\s]*", re.IGNORECASE)
 _SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^and\s+", re.IGNORECASE)
 _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|another|other|else|next)"
@@ -43,7 +45,8 @@ _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|an
 _CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|other (?:outlets?|sources?|articles?|"
                       r"papers?|media)|(?:anyone|anybody|who) else|also (?:report|say)\w*)\b", re.IGNORECASE)
 _CONFIRM_WORDS = re.compile(r"^(?:confirm|corroborat|report|say|said|carr|mention|write|wrote|outlet|source|"
-                            r"article|paper|media|elsewhere|other|anyone|anybody|who|else|also|true|any|so$)",
+                            r"article|paper|media|elsewhere|other|anyone|anybody|who|else|also|true|any|so$|too$|as$|well$|"
+                            r"same$|claim|story|news)",
                             re.IGNORECASE)
 _SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|reports?|reported|announced|"
                       r"told|stated|wrote)\s+(?:that|this|it|so)$|^says who$|^according to (?:whom|who)$|"
@@ -51,6 +54,7 @@ _SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|re
 # "when?", "to where?", "what for?": a question word alone asks it of the previous question.
 _BARE_WH = {"what for": "why", "how come": "why", "to where": "where", "where to": "where",
             "from where": "where", "since when": "since when", "until when": "until when"}
+_REFLEXIVE = re.compile(r"\b(?:himself|herself|itself|themselves)\b", re.IGNORECASE)
 _PERSONAL = frozenset("he him his she her hers himself herself".split())
 _PLURAL = frozenset("they them their theirs themselves".split())
 _THING = frozenset("it its".split())
@@ -68,6 +72,9 @@ _DATE_WORDS = frozenset("monday tuesday wednesday thursday friday saturday sunda
                         "april may june july august september october november december yesterday today "
                         "week month year".split())
 MAX_FOLLOW_UP_WORDS = 6  # a question this short with no name of its own leans on the previous one
+MAX_ANAPHORIC_WORDS = 12  # a question pointing back ("after that", "those talks") is read as a follow-up
+_BACK_REFERENCE = re.compile(r"\b(?:(?:after|before|since|until|by) (?:that|this|then)|"
+                             r"at (?:that|this) (?:time|point|moment))\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -123,12 +130,12 @@ class Reply:
 
 
 def read_follow_up(text: str, previous: Previous | None,
-                   is_name: Callable[[str], bool] = lambda _: False) -> Reading:
+                   names: Labels = lambda _: frozenset()) -> Reading:
     """Read `text` against the previous turn: a follow-up, or a question of its own (never rewritten)."""
     text = " ".join(text.split())
     if previous is None:
         return Reading("standalone", text)
-    bare = text.rstrip(" ?!.").strip()
+    bare = _CONTRACTION.sub(lambda m: f"{m[1]} is", text.rstrip(" ?!.").strip())
     unled = _LEAD_IN.sub("", bare)
     tokens = _WORD.findall(unled.lower())
     if _MORE.match(unled):
@@ -138,7 +145,7 @@ def read_follow_up(text: str, previous: Previous | None,
     if _CONFIRM.search(unled) and all(w in _SMALL | _PRONOUNS or _CONFIRM_WORDS.match(w) for w in tokens):
         return Reading("confirm", previous.question)
     for rewrite in (_bare_wh, _swap, _with_referent, _with_context):
-        question = rewrite(bare, unled, previous, is_name)
+        question = rewrite(bare, unled, previous, names)
         if question is not None:
             stress = _SWAP.sub("", bare) if rewrite is _swap else None
             return Reading("rewrite", " ".join(question.split()), stress)
@@ -173,19 +180,20 @@ def _clause(previous: str) -> str:
     return f"{focus} {rest}".strip() if not aux else rest
 
 
-def _own_names(words: list[str], is_name: Callable[[str], bool]) -> bool:
+def _own_names(words: list[str], names: Labels) -> bool:
     """Whether a question names something itself (a capitalised word after the first, a number,
     a name of the corpus, a date)."""
-    return any(_looks_like_name(w, is_name) for w in words[1:]) or any(
-        w[:1].isdigit() or w.lower() in _DATE_WORDS or is_name(w.lower()) and w.lower() not in _SMALL
+    return any(_looks_like_name(w, names) for w in words[1:]) or any(
+        w[:1].isdigit() or w.lower() in _DATE_WORDS or bool(names(w.lower())) and w.lower() not in _SMALL
         for w in words)
 
 
-def _looks_like_name(word: str, is_name: Callable[[str], bool]) -> bool:
-    return word[:1].isupper() or word[:1].isdigit() or word.lower() in _DATE_WORDS or is_name(word.lower())
+def _looks_like_name(word: str, names: Labels) -> bool:
+    lowered = word.lower()
+    return word[:1].isupper() or word[:1].isdigit() or lowered in _DATE_WORDS or bool(names(lowered))
 
 
-def _bare_wh(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+def _bare_wh(bare: str, unled: str, previous: Previous, names: Labels) -> str | None:
     """"when?", "why was that?", "how many of them?", "to where?": a question word and nothing of
     its own but pronouns and light verbs asks that of the previous question."""
     lowered = unled.lower()
@@ -207,29 +215,31 @@ def _bare_wh(bare: str, unled: str, previous: Previous, is_name: Callable[[str],
     return f"{wh} {_clause(previous.question)}?"
 
 
-def _swap(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | None:
     """"and from Latakia?", "what about Tartus?", "and on Sunday?", "Latakia?": the previous question
     about another place, person, time or thing."""
     led = _SWAP.match(bare)
-    fragment = bare[led.end():] if led else bare
+    fragment = _REFLEXIVE.sub("", bare[led.end():] if led else bare).strip()
     words = _WORD.findall(fragment)
     if not words or _parts(fragment) is not None or any(w.lower() in _PRONOUNS for w in words):
         return None
-    if not led and (len(words) > 3 or not all(_looks_like_name(w, is_name) for w in words)):
+    if not led and (len(words) > 3 or not all(_looks_like_name(w, names) for w in words)):
         return None  # a bare fragment is a follow-up only when it is a name: "Latakia?"
     preposition = words[0].lower() if words[0].lower() in _PREPOSITIONS else None
     new = " ".join(words[1:] if preposition else words)
     base = previous.question.rstrip(" ?!.").split(" — ")[0]
-    slots = _slots(base, is_name)
+    slots = _slots(base, names)
     if preposition:
         for start, end in reversed(slots):
             if base[:start].rstrip().rsplit(" ", 1)[-1].lower() == preposition:
                 return f"{base[:start]}{new}{base[end:]}?"
-    if all(_looks_like_name(w, is_name) for w in new.split()):
-        is_date = _is_date(new)
-        for start, end in reversed(slots):
-            if _is_date(base[start:end]) == is_date:
-                return f"{base[:start]}{new}{base[end:]}?"
+    if all(_looks_like_name(w, names) for w in new.split()):
+        # The slot of the same kind: a date for a date, a person or group for one, a place for a place.
+        kind = _kind(new, names)
+        same = [(a, b) for a, b in slots if _kind(base[a:b], names) == kind] or \
+            [(a, b) for a, b in slots if _kind(base[a:b], names) in (kind, "name")]
+        for start, end in reversed(same):
+            return f"{base[:start]}{new}{base[end:]}?"
     parts = _parts(base)
     if parts is not None and not parts[2] and len(words) >= 3:
         # "which newspaper reported that Russia was leaving" + "and the withdrawal of 400 soldiers?"
@@ -239,46 +249,67 @@ def _swap(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bo
     return f"{base} {fragment}?" if preposition else f"{base} — {fragment}?"
 
 
-def _is_date(text: str) -> bool:
+def _kind(text: str, names: Labels) -> str:
+    """"date", "actor" (a person, organisation or group), "place", or "name" when the corpus does not say."""
     words = text.lower().split()
-    return bool(words) and all(w.isdigit() or w in _DATE_WORDS for w in words)
+    if words and all(w.isdigit() or w in _DATE_WORDS for w in words):
+        return "date"
+    labels = set().union(*(names(w) for w in words)) if words else set()
+    for kind, kind_labels in (("actor", {"PERSON", "ORG", "NORP"}), ("place", {"GPE", "LOC", "FAC"})):
+        if labels and labels <= kind_labels | {"WORK_OF_ART", "PRODUCT", "EVENT"} and labels & kind_labels:
+            return kind
+    return "name"
 
 
-def _slots(question: str, is_name: Callable[[str], bool]) -> list[tuple[int, int]]:
+def _slots(question: str, names: Labels) -> list[tuple[int, int]]:
     """Spans of the names, dates and numbers in a question (not its first word)."""
     spans: list[tuple[int, int]] = []
     for m in _WORD.finditer(question):
         word = m.group()
-        if m.start() == 0 or not _looks_like_name(word, is_name) or word.lower() in _WH_WORDS | _SMALL:
+        if m.start() == 0 or not _looks_like_name(word, names) or word.lower() in _WH_WORDS | _SMALL:
             continue
-        if spans and question[spans[-1][1]:m.start()] == " ":
+        if spans and question[spans[-1][1]:m.start()] in (" ", " of "):  # "Defence Intelligence of Ukraine"
             spans[-1] = (spans[-1][0], m.end())
         else:
             spans.append((m.start(), m.end()))
     return spans
 
 
-def _with_referent(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
-    """"did he plan to leave?", "is it still considered a terrorist group?": the pronoun replaced
-    by whom or what it points to, from the last quote or the previous question."""
+def _with_referent(bare: str, unled: str, previous: Previous, names: Labels) -> str | None:
+    """"did he plan to leave?", "where is it based?": the pronoun replaced by whom or what it
+    points to, from the last quote or the previous question."""
     words = _WORD.findall(unled)
-    pronouns = [w for w in words if w.lower() in _PERSONAL | _PLURAL | _THING]
-    if not pronouns or _own_names(words, is_name):
+    pronouns = [w for w in words if w.lower() in _pointing_out(words, names)]
+    if not pronouns:
         return None
     pronoun = pronouns[0].lower()
-    referent = _referent(pronoun, previous, is_name)
+    referent = _referent(pronoun, previous, names)
     if referent is None:
         return None
     replacement = f"{referent}'s" if pronoun in ("his", "her", "their", "its") else referent
     return re.sub(rf"\b{re.escape(pronouns[0])}\b", replacement, unled, count=1) + "?"
 
 
-def _referent(pronoun: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
+def _pointing_out(words: list[str], names: Labels) -> frozenset[str]:
+    """The pronouns of a question that can only point to an earlier turn: he/she unless it names
+    a person itself ("what did Putin say about his plans?"), it/they unless it names anything."""
+    if _own_names(words, names):
+        people = any(_is_person(w, names) for w in words[1:])
+        return frozenset() if people else _PERSONAL
+    return _PERSONAL | _PLURAL | _THING
+
+
+def _is_person(word: str, names: Labels) -> bool:
+    labels = names(word.lower())
+    return "PERSON" in labels or not labels and word[:1].isupper()
+
+
+def _referent(pronoun: str, previous: Previous, names: Labels) -> str | None:
     """He/she: a person of the last quote or question. It: what a "which newspaper" or "who"
     question was answered with. They: what the previous question counted or asked about."""
     base = previous.question.split(" — ")[0]
     asked = _parts(base)
-    named = [base[s:e] for s, e in _slots(base.rstrip(" ?!."), is_name)]
+    named = [base[s:e] for s, e in _slots(base.rstrip(" ?!."), names)]
     people_asked = [n for n in named if any(p.endswith(n) or n.endswith(p) for p in previous.people)]
     if pronoun in _PERSONAL:
         if asked is not None and asked[0].lower() in ("who", "whom", "whose") and previous.people:
@@ -297,18 +328,25 @@ def _referent(pronoun: str, previous: Previous, is_name: Callable[[str], bool]) 
             return answered[0]
     if pronoun in _PLURAL and asked is not None and asked[1]:
         return f"the {asked[1]}"
-    if pronoun in _THING | _PLURAL and named:
-        return named[0]
     return None
 
 
-def _with_context(bare: str, unled: str, previous: Previous, is_name: Callable[[str], bool]) -> str | None:
-    """A short question with no name of its own ("why is that unusual?", "what was the aim?",
-    "who led it?") is asked about what the previous question was about."""
+def _with_context(bare: str, unled: str, previous: Previous, names: Labels) -> str | None:
+    """A question that points back without saying at what ("why is that unusual?", "who led it?",
+    "how did the offensive develop after that?", "was moscow in those talks?"), or a short one
+    that names nothing ("what was the aim?"), is asked about what the previous question was about."""
     words = _WORD.findall(unled)
-    if len(words) > MAX_FOLLOW_UP_WORDS or _own_names(words, is_name):
-        return None
-    return f"{unled} — {_clause(previous.question)}?"
+    lowered = [w.lower() for w in words]
+    own = _own_names(words, names)
+    pointing = [w for w in lowered if w in _pointing_out(words, names)]
+    demonstrative = [w for i, w in enumerate(lowered[:-1]) if w in ("those", "these")
+                     or w in ("that", "this") and not own and lowered[i + 1] not in _SMALL | _PRONOUNS
+                     and not _looks_like_name(words[i + 1], names)]
+    ending = bool(lowered) and lowered[-1] in _DEMONSTRATIVE | _THING
+    anaphoric = pointing or demonstrative or ending or _BACK_REFERENCE.search(unled)
+    if anaphoric and len(words) <= MAX_ANAPHORIC_WORDS or not own and len(words) <= MAX_FOLLOW_UP_WORDS:
+        return f"{unled} — {_clause(previous.question)}?"
+    return None
 
 
 @dataclass
@@ -329,7 +367,7 @@ class Conversation:
     def ask(self, text: str) -> Reply:
         """Answer a message, reading it as a follow-up of the last turn when it leans on it."""
         last = self.last
-        reading = read_follow_up(text, self._previous(last), self.answerer.is_name)
+        reading = read_follow_up(text, self._previous(last), self.answerer.name_labels)
         if last is not None and reading.kind == "more":
             return self._more(text, reading, last)
         if last is not None and reading.kind == "confirm":
@@ -362,12 +400,11 @@ class Conversation:
         return reply
 
     def _more(self, text: str, reading: Reading, last: Turn) -> Reply:
-        """The next passage of the last answer that shows something not shown yet."""
+        """The next passage for the last question that shows something not shown yet, from the
+        article of the passage last shown first: it goes on where that answer stopped."""
         rest = [p for p in last.answer.passages if not _overlaps(p, last.seen)]
-        # Among the rest, one whose quote names what the question names ("…, Kosachev said").
-        names = {w.lower() for w in _WORD.findall(last.question)[1:]
-                 if _looks_like_name(w, self.answerer.is_name)}
-        rest.sort(key=lambda p: -len(names & {w.lower() for w in _WORD.findall(p.quote or "")}))
+        article = last.focus.source.id if last.focus is not None else None
+        rest.sort(key=lambda p: p.source.id != article)
         if not rest:
             return self._showing(last, Reply(text, reading, _nothing(last.answer),
                                              "No more passages for that question."))

@@ -143,11 +143,13 @@ class Retriever:
             for w in words(index.sentence_text(r)[e.start: e.end]))
         written_lower = frozenset(w for a in index.articles.values() for w in _WORD.findall(a.text)
                                   if w.islower())
-        self._proper_words = frozenset(
-            w.lower().replace("’", "'") for r, entities in enumerate(index.sentence_entities)
-            for e in entities if e.label in NAMES
-            for w in _WORD.findall(index.sentence_text(r)[e.start: e.end])
-            if w[:1].isupper() and w.lower() not in written_lower)
+        self._name_labels: dict[str, set[str]] = defaultdict(set)
+        for r, entities in enumerate(index.sentence_entities):
+            for e in entities:
+                for w in _WORD.findall(index.sentence_text(r)[e.start: e.end]):
+                    if e.label in NAMES and w[:1].isupper() and w.lower() not in written_lower:
+                        self._name_labels[w.lower().replace("’", "'")].add(e.label)
+        self._proper_words = frozenset(self._name_labels)
         self._close_words = CloseWords(*word_vectors, corpus_words, self._stemmer.stemWord) \
             if word_vectors is not None else None
         self._copies = _syndicated_copies(index)
@@ -165,6 +167,10 @@ class Retriever:
         """Whether a lower-cased word is only ever a name in the corpus ("latakia"; not "embassy" of
         "the Russian Embassy", which is also written in lower case)."""
         return word in self._proper_words
+
+    def name_labels(self, word: str) -> frozenset[str]:
+        """The entity labels a name word was tagged with in the corpus ("putin": PERSON)."""
+        return frozenset(self._name_labels.get(word, ()))
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""
