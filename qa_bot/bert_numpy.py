@@ -9,6 +9,7 @@ Bulk encoding (indexing) stays with sentence-transformers on torch.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,14 +58,14 @@ class NumpyBert:
             p = f"encoder.layer.{i}."
             q, k, v = (self._heads(self._linear(x, f"{p}attention.self.{name}"))
                        for name in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1]) + blocked
+            scores = q @ k.transpose(0, 1, 3, 2) * (1.0 / math.sqrt(q.shape[-1])) + blocked
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             context = (scores / scores.sum(axis=-1, keepdims=True)) @ v
             context = context.transpose(0, 2, 1, 3).reshape(x.shape)
             attended = self._linear(context, p + "attention.output.dense")
             x = self._norm(attended + x, p + "attention.output.LayerNorm")
             inner = self._linear(x, p + "intermediate.dense")
-            inner = 0.5 * inner * (1.0 + erf(inner / np.sqrt(2.0)))
+            inner = 0.5 * inner * (1.0 + erf(inner * (1.0 / math.sqrt(2.0))))
             x = self._norm(self._linear(inner, p + "output.dense") + x, p + "output.LayerNorm")
         return x
 
@@ -75,7 +76,7 @@ class NumpyBert:
         mean = x.mean(axis=-1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
         scale, shift = self.weights[name + ".weight"], self.weights[name + ".bias"]
-        return (x - mean) / np.sqrt(var + self.eps) * scale + shift
+        return (x - mean) / np.sqrt(var + self.eps) * scale + shift  # float32 throughout
 
     def _heads(self, x: np.ndarray) -> np.ndarray:
         batch, length, _ = x.shape
