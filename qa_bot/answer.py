@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from qa_bot.answer_types import NAMES
@@ -126,6 +127,25 @@ class Answerer:
     def name_labels(self, word: str) -> frozenset[str]:
         """The entity labels a lower-cased name word carries in the corpus ("putin": PERSON)."""
         return self.retriever.name_labels(word)
+
+    def closeness(self, anchor: Passage, passages: list[Passage]) -> list[float]:
+        """Cosine of each passage's quote to the anchor's quote, from the index's sentence vectors."""
+        def vector(p: Passage) -> np.ndarray:
+            rows = self._quote_rows(p)
+            if not rows:
+                return np.zeros(self.encoder.dim, dtype=np.float32)
+            mean = self.index.sentence_vectors.vectors()[rows].mean(axis=0)
+            return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+        target = vector(anchor)
+        return [float(vector(p) @ target) for p in passages]
+
+    def _quote_rows(self, passage: Passage) -> list[int]:
+        quote = passage.quote or passage.text
+        start = passage.start + max(0, passage.text.find(quote))
+        end = start + len(quote)
+        return [r for r in self._rows_of(passage.source.id)
+                if self.index.sentences[r][1] < end and start < self.index.sentences[r][2]]
 
     def restatements(self, quote: str, question: str) -> list[Passage]:
         """Passages that answer `question` as `quote` did: the question's best passages whose quote is

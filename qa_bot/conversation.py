@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from qa_bot.answer import Answerer
 
 MAX_TURNS = 5  # turns a conversation keeps
+MORE_POOL = 10  # passages of the last question that "more" chooses from
 CONFIRMATIONS_SHOWN = 2  # other articles shown for "is that confirmed elsewhere?"
 CONVERSATION_TTL_S = 30 * 60.0  # after this long without a message the chat starts afresh
 Labels = Callable[[str], frozenset[str]]  # a lower-cased word -> the entity labels it has in the corpus
@@ -400,11 +401,14 @@ class Conversation:
         return reply
 
     def _more(self, text: str, reading: Reading, last: Turn) -> Reply:
-        """The next passage for the last question that shows something not shown yet, from the
-        article of the passage last shown first: it goes on where that answer stopped."""
-        rest = [p for p in last.answer.passages if not _overlaps(p, last.seen)]
-        article = last.focus.source.id if last.focus is not None else None
-        rest.sort(key=lambda p: p.source.id != article)
+        """The passage not shown yet that goes on from the last one: among the last question's best
+        passages, the one whose quote is closest in meaning to the quote shown last."""
+        pool = self.answerer.ask(last.question, MORE_POOL).passages
+        rest = [p for p in pool if not _overlaps(p, last.seen)]
+        if rest and last.focus is not None and last.focus.quote:
+            closeness = self.answerer.closeness(last.focus, rest)
+            order = sorted(range(len(rest)), key=lambda i: -closeness[i])
+            rest = [rest[i] for i in order]
         if not rest:
             return self._showing(last, Reply(text, reading, _nothing(last.answer),
                                              "No more passages for that question."))

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qa_bot.answer import Answerer
-from qa_bot.conversation import CONVERSATION_TTL_S, Conversation, Previous, read_follow_up
+from qa_bot.conversation import CONVERSATION_TTL_S, MORE_POOL, Conversation, Previous, read_follow_up
 from qa_bot.evaluation import evaluate_conversations, read_conversations
 from tests.conftest import DATA
 
@@ -98,8 +98,8 @@ def test_who_said_more_and_confirmation_lean_on_what_was_shown(answerer: Answere
 
 def test_more_runs_out_and_says_so(answerer: Answerer) -> None:
     chat = Conversation(answerer)
-    first = chat.ask(SOLDIERS)
-    replies = [chat.ask("more") for _ in range(len(first.answer.passages))]
+    chat.ask(SOLDIERS)
+    replies = [chat.ask("more") for _ in range(MORE_POOL)]
     assert replies[-1].note == "No more passages for that question." and not replies[-1].passages
 
 
