@@ -103,3 +103,17 @@ async def test_unknown_buttons_are_answered(fake: FakeTelegramAPI, app: App) -> 
     answers = fake.calls("answerCallbackQuery")[-3:]
     assert all(c.status == 200 for c in answers)
     assert answers[-1].params["text"] == handlers.EXPIRED
+
+
+async def test_damaged_state_is_dropped_not_a_failure(fake: FakeTelegramAPI, app: App) -> None:
+    store = app.bot_data.store
+    await handle(app, fake.send_text(LISTED, "how many soldiers left Damascus?"))
+    answer = sent(fake, LISTED)[-1]
+    key = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"].partition(":")[2]
+    store._run("UPDATE conversations SET turns = ?", '[{"asked": "from an older version"}]')
+    store._run("UPDATE buttons SET answer = ? WHERE key = ?", '{"passages": 3}', key)
+    await handle(app, fake.send_text(LISTED, "and from Latakia?"))  # no previous turn to read it by
+    reply = parse_html(sent(fake, LISTED)[-1].params["text"])
+    assert not reply.startswith("Reading that as") and handlers.SOMETHING_WENT_WRONG not in reply
+    await handle(app, fake.press_button(LISTED, answer.result, f"more:{key}"))
+    assert fake.calls("answerCallbackQuery")[-1].params["text"] == handlers.EXPIRED

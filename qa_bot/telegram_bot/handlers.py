@@ -260,17 +260,36 @@ async def more_pressed(update: Update, context: Context) -> None:
     """'More sources': send the remaining passages, and take the button off the answer."""
     query = update.callback_query
     assert query and query.data
-    kept = None
+    answer = None
     if isinstance(query.message, Message):
         kept = context.bot_data.store.recall(query.data.partition(":")[2], query.message.chat.id,
                                              query.from_user.id)
-    if kept is None or not isinstance(query.message, Message):
+        answer = _saved_answer(kept) if kept is not None else None
+    if answer is None or not isinstance(query.message, Message):
         await query.answer(EXPIRED)
         return
     await query.answer()
     with contextlib.suppress(BadRequest):  # e.g. the message was deleted meanwhile
         await query.message.edit_reply_markup(reply_markup=None)
-    await _send(context, query.message, render_more(Answer.from_json(kept)), quote=False)
+    await _send(context, query.message, render_more(answer), quote=False)
+
+
+def _saved_answer(kept: dict[str, Any]) -> Answer | None:
+    """An answer kept for a button, or None when it cannot be read (saved by another version)."""
+    try:
+        return Answer.from_json(kept)
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.warning("A kept answer could not be read (%s); the button says it expired", exc)
+        return None
+
+
+def _saved_conversation(state: BotState, key: str) -> Conversation:
+    """A chat's saved conversation, or a new one when what was saved cannot be read."""
+    try:
+        return Conversation.from_json(state.answerer, state.store.conversation(key))
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.warning("Chat %s: the saved conversation could not be read (%s); starting afresh", key, exc)
+        return Conversation(state.answerer)
 
 
 async def unknown_pressed(update: Update, context: Context) -> None:
@@ -289,7 +308,7 @@ async def answer_question(context: Context, message: Message, text: str, echo: b
     user_id = user_id if user_id is not None else (message.from_user.id if message.from_user else None)
     key = chat_key(message.chat_id, user_id)
     async with state.chat_lock(key):
-        conversation = Conversation.from_json(state.answerer, state.store.conversation(key))
+        conversation = _saved_conversation(state, key)
         try:
             reply = await _typing_while(context, message.chat_id, asyncio.to_thread(conversation.ask, text))
         except QuestionError as exc:

@@ -76,8 +76,8 @@ class ChatStore:
         rows = self._run("SELECT turns, updated FROM conversations WHERE chat = ?", chat)
         if not rows or time.time() - rows[0][1] > CHAT_TTL_S:
             return []
-        turns: list[dict[str, Any]] = json.loads(rows[0][0])
-        return turns
+        turns = json.loads(rows[0][0])
+        return turns if isinstance(turns, list) else []
 
     def save_conversation(self, chat: str, turns: list[dict[str, Any]]) -> None:
         """Replace a chat's turns."""
@@ -102,8 +102,11 @@ class ChatStore:
         if kept_chat != chat_id or kept_user not in (None, user_id) or time.time() - created > BUTTON_TTL_S:
             return None
         self._run("DELETE FROM buttons WHERE key = ?", key)
-        result: dict[str, Any] = json.loads(answer)
-        return result
+        try:
+            result = json.loads(answer)
+        except ValueError:
+            return None
+        return result if isinstance(result, dict) else None
 
     # -- rate-limit windows ----------------------------------------------------------------------
 
