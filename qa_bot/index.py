@@ -31,9 +31,11 @@ from qa_bot.corpus import Article, Corpus, SourceFile, load_corpus, scan
 from qa_bot.encoder import Encoder
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
+from qa_bot.syndication import syndicated_copies
 from qa_bot.types import ArticleInfo
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+MIGRATABLE = {2: "syndicated copies are now found at index time"}  # older format -> what changed
 CURRENT = "CURRENT"
 ABANDONED_AFTER_S = 3600
 
@@ -119,6 +121,8 @@ class Index:
     passage_vectors: VectorStore
     sentence_vectors: VectorStore
     sentence_entities: list[tuple[Entity, ...]]  # per sentence row, offsets into the sentence
+    copies: list[list[int]]  # per passage, the passages of other articles that repeat it
+    migrated_from: int | None = None  # the format it was read in, when older than this one
 
     def sentence_text(self, row: int) -> str:
         """The verbatim text of a sentence row."""
@@ -157,6 +161,10 @@ def open_index(
             report("The index was built with other settings or another model: rebuilding it.")
             previous = None
         elif previous.manifest.files == expected.files:
+            if previous.migrated_from is not None:
+                save_index(previous, settings.index_dir)
+                report(f"The index was migrated from format {previous.migrated_from} "
+                       f"({MIGRATABLE[previous.migrated_from]}); nothing was re-embedded.")
             return previous, IndexUpdate("loaded", 0, 0, ())
         else:
             report(_describe_changes(previous.manifest.files, expected.files))
@@ -230,7 +238,8 @@ def build_index(
 
     index = Index(manifest, articles, chunks, sentences, chunk_sentences,
                   store_of(passage_texts), store_of(sentence_texts),
-                  [known_entities[_text_key(t)] for t in sentence_texts])
+                  [known_entities[_text_key(t)] for t in sentence_texts],
+                  syndicated_copies([(c.article_id, c.text) for c in chunks]))
     reused = len(set(passage_texts + sentence_texts)) - len(missing)
     return index, len(missing), reused, untagged
 
@@ -292,6 +301,9 @@ def load_index(index_dir: Path) -> Index:
     folder = index_dir / version
     try:
         fields = json.loads((folder / "manifest.json").read_text())
+        migrated_from = fields.get("format") if fields.get("format") in MIGRATABLE else None
+        if migrated_from is not None:
+            fields["format"] = FORMAT_VERSION
         if fields.get("format") != FORMAT_VERSION:
             raise IndexStoreError(f"it was written by another version of qa-bot (format "
                                   f"{fields.get('format')}, this one reads {FORMAT_VERSION})",
@@ -300,7 +312,12 @@ def load_index(index_dir: Path) -> Index:
         store = json.loads((folder / "store.json").read_text())
         passage_vectors = FaissVectorStore.load(folder / "passages.faiss")
         sentence_vectors = FaissVectorStore.load(folder / "sentences.faiss")
+        if migrated_from is not None:
+            texts = {a["id"]: a["text"] for a in store["articles"]}
+            store["copies"] = syndicated_copies([(p["article"], texts[p["article"]][p["start"]: p["end"]])
+                                                 for p in store["passages"]])
         index = _index_from_json(manifest, store, passage_vectors, sentence_vectors)
+        index.migrated_from = migrated_from
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
         raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
                               hint="run `qa-bot index --rebuild`") from None
@@ -359,6 +376,7 @@ def _store_json(index: Index) -> dict[str, Any]:
         "sentences": [list(s) for s in index.sentences],
         "entities": [[[e.start, e.end, e.label] for e in entities]
                      for entities in index.sentence_entities],
+        "copies": index.copies,
     }
 
 
@@ -379,14 +397,17 @@ def _index_from_json(
         chunk_sentences.append(rows)
     entities = [tuple(Entity(int(s), int(e), str(label)) for s, e, label in row)
                 for row in store["entities"]]
+    copies = [[int(o) for o in others] for others in store["copies"]]
     return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences,
-                 entities)
+                 entities, copies)
 
 
 def _check_consistent(index: Index) -> None:
     problems = []
     if len(index.passage_vectors) != len(index.chunks):
         problems.append(f"{len(index.passage_vectors)} passage vectors for {len(index.chunks)} passages")
+    if len(index.copies) != len(index.chunks):
+        problems.append(f"syndicated copies for {len(index.copies)} of {len(index.chunks)} passages")
     if len(index.sentence_entities) != len(index.sentences):
         problems.append(f"entities for {len(index.sentence_entities)} of {len(index.sentences)} sentences")
     if len(index.sentence_vectors) != len(index.sentences):

@@ -38,8 +38,6 @@ ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
-SYNDICATION_SHINGLE = 5  # words per shingle when comparing passages across articles
-SYNDICATION_OVERLAP = 0.6  # share of the shorter passage's shingles that makes it a copy
 
 # Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
 RULES = frozenset({
@@ -130,10 +128,10 @@ class Retriever:
                                 stemmer=self._stemmer, show_progress=False)
         self._bm25.index(tokens, show_progress=False)
         self._sentence_vectors = index.sentence_vectors.vectors()
-        self._sentence_terms = [set(self.terms(index.sentence_text(r)))
-                                for r in range(len(index.sentences))]
-        self._sentence_phrases = [_phrases(index.sentence_text(r))
-                                  for r in range(len(index.sentences))]
+        # Per sentence, worked out the first time a question meets it, not for all at start-up.
+        self._sentence_terms: dict[int, frozenset[str]] = {}
+        self._sentence_phrases: dict[int, frozenset[tuple[str, str]]] = {}
+        self._bylines: dict[int, bool] = {}
         self._idf = _inverse_document_frequencies([self.terms(c.text) for c in index.chunks])
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         self.article_words = {a: frozenset(words(article.text)) for a, article in index.articles.items()}
@@ -152,9 +150,23 @@ class Retriever:
         self._proper_words = frozenset(self._name_labels)
         self._close_words = CloseWords(*word_vectors, corpus_words, self._stemmer.stemWord) \
             if word_vectors is not None else None
-        self._copies = _syndicated_copies(index)
+        self._copies = index.copies
         self._sentence_chunk = {r: c for c, rows in enumerate(index.chunk_sentences) for r in rows}
-        self._bylines = frozenset(r for r in range(len(index.sentences)) if self._is_byline(r))
+
+    def _terms_of(self, row: int) -> frozenset[str]:
+        if row not in self._sentence_terms:
+            self._sentence_terms[row] = frozenset(self.terms(self.index.sentence_text(row)))
+        return self._sentence_terms[row]
+
+    def _phrases_of(self, row: int) -> frozenset[tuple[str, str]]:
+        if row not in self._sentence_phrases:
+            self._sentence_phrases[row] = _phrases(self.index.sentence_text(row))
+        return self._sentence_phrases[row]
+
+    def _byline(self, row: int) -> bool:
+        if row not in self._bylines:
+            self._bylines[row] = self._is_byline(row)
+        return self._bylines[row]
 
     def _is_byline(self, row: int) -> bool:
         """"By Jane Smith · 3 May 2016", or a line that starts with the article's author."""
@@ -257,7 +269,7 @@ class Retriever:
                    key=lambda s: s.match + s.bonus)
 
     def _score(self, row: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
-        typed = row not in self._bylines and bool(self.new_items(question, row))
+        typed = not self._byline(row) and bool(self.new_items(question, row))
         return ScoredSentence(row, float(similarity[row]), self._coverage(question, row),
                               self._bonus(question, row, typed), typed)
 
@@ -333,15 +345,15 @@ class Retriever:
         weights = question.term_weights
         if not weights:
             return 0.0
-        present = self._sentence_terms[row]
+        present = self._terms_of(row)
         return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
 
     def _bonus(self, question: Question, row: int, typed: bool) -> float:
         if question.asks_author:
-            return AUTHOR_BONUS if row in self._bylines else 0.0
+            return AUTHOR_BONUS if self._byline(row) else 0.0
         bonus = self._type_bonus(question) if typed and "answer-type" in self.rules else 0.0
         if question.phrases and "phrase" in self.rules:
-            shared = len(question.phrases & self._sentence_phrases[row])
+            shared = len(question.phrases & self._phrases_of(row))
             bonus += PHRASE_BONUS * shared / len(question.phrases)
         return bonus
 
@@ -436,26 +448,3 @@ def _inverse_document_frequencies(documents: list[list[str]]) -> dict[str, float
     return {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in counts.items()}
 
 
-def _syndicated_copies(index: Index) -> list[set[int]]:
-    """For each passage, the passages of other articles that repeat most of it word for word."""
-    shingles = [_shingles(c.text) for c in index.chunks]
-    holders: dict[tuple[str, ...], set[int]] = defaultdict(set)
-    for c, sh in enumerate(shingles):
-        for s in sh:
-            holders[s].add(c)
-    copies: list[set[int]] = [set() for _ in index.chunks]
-    for c, sh in enumerate(shingles):
-        shared: Counter[int] = Counter()
-        for s in sh:
-            shared.update(o for o in holders[s]
-                          if index.chunks[o].article_id != index.chunks[c].article_id)
-        for other, n in shared.items():
-            if n >= SYNDICATION_OVERLAP * min(len(sh), len(shingles[other])):
-                copies[c].add(other)
-    return copies
-
-
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    w = words(text)
-    n = SYNDICATION_SHINGLE
-    return {tuple(w[i: i + n]) for i in range(max(len(w) - n + 1, 1))}

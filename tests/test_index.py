@@ -118,6 +118,30 @@ def test_index_built_with_another_model_is_rebuilt(
     assert any("another model" in line for line in log)
 
 
+def test_an_index_of_the_previous_format_is_migrated_without_embedding(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    syndicated = tmp_path / "syndicated"  # euronews and the FT carry the same opening passages
+    syndicated.mkdir()
+    for seed in sorted(SEEDS.glob("00[02]_*.txt")):
+        shutil.copy(seed, syndicated / seed.name)
+    built, _ = build(syndicated, tmp_path / "idx", encoder)
+    folder = live_folder(tmp_path / "idx")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    store = json.loads((folder / "store.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps(manifest | {"format": 2}))
+    (folder / "store.json").write_text(json.dumps({k: v for k, v in store.items() if k != "copies"}))
+    log: list[str] = []
+    migrated, update = build(syndicated, tmp_path / "idx", encoder, log)
+    assert update.action == "loaded" and update.embedded == 0
+    assert any("migrated from format 2" in line for line in log)
+    assert migrated.copies == built.copies and any(built.copies)  # the seeds syndicate passages
+    assert json.loads((live_folder(tmp_path / "idx") / "manifest.json").read_text())["format"] == 3
+    log.clear()
+    build(syndicated, tmp_path / "idx", encoder, log)
+    assert not any("migrated" in line for line in log)  # saved: migrated once
+
+
 def test_inconsistent_store_is_reported(small_corpus: Path, tmp_path: Path, encoder: Encoder) -> None:
     build(small_corpus, tmp_path / "idx", encoder)
     store = live_folder(tmp_path / "idx") / "store.json"
