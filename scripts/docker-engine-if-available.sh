@@ -22,7 +22,10 @@ if [ ! -x "$tool" ] || [ "$(id -u)" != 0 ]; then
 fi
 echo "docker-engine-if-available: starting $tool (up to ~90 s the first time)" >&2
 # One retry against an unreachable extra index (download.pytorch.org) instead of five.
-if exports=$(DOCKER_ENGINE_PIP_RETRIES="${DOCKER_ENGINE_PIP_RETRIES:-1}" "$tool" up); then
+# Started from /: the engine's service keeps the working directory it was started in, and its
+# containers fail to start ("Failed to get working directory") once that folder is deleted, as a
+# CI clone or a scratch checkout is.
+if exports=$(cd / && DOCKER_ENGINE_PIP_RETRIES="${DOCKER_ENGINE_PIP_RETRIES:-1}" "$tool" up); then
     case $exports in
         *DOCKER_HOST=*) printf '%s\n' "$exports" ;;
     esac
