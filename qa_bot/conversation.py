@@ -69,9 +69,9 @@ _SMALL = frozenset(f"{_AUXILIARY.replace('|', ' ')} of the a an to in on at for 
 _WH_WORDS = frozenset("how many much long old far often what which who whom whose when where why".split())
 _PREPOSITIONS = frozenset("from in at to for by on with during after before since until near into via "
                           "about".split())
+# Words of a date ("and on Sunday?"); "may" is left out, as it is far more often a verb.
 _DATE_WORDS = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march "
-                        "april may june july august september october november december yesterday today "
-                        "week month year".split())
+                        "april june july august september october november december yesterday today".split())
 MAX_FOLLOW_UP_WORDS = 6  # a question this short with no name of its own leans on the previous one
 MAX_ANAPHORIC_WORDS = 12  # a question pointing back ("after that", "those talks") is read as a follow-up
 _BACK_REFERENCE = re.compile(r"\b(?:(?:after|before|since|until|by) (?:that|this|then)|"
