@@ -31,11 +31,13 @@ from qa_bot.corpus import Article, Corpus, SourceFile, load_corpus, scan
 from qa_bot.encoder import Encoder
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
+from qa_bot.lexical import Lexicon
 from qa_bot.syndication import syndicated_copies
 from qa_bot.types import ArticleInfo
 
 FORMAT_VERSION = 3
-MIGRATABLE = {2: "syndicated copies are now found at index time"}  # older format -> what changed
+# An older format that can be brought up to date without re-embedding -> what changed.
+MIGRATABLE = {2: "syndicated copies and the lexical index are now built at index time"}
 CURRENT = "CURRENT"
 ABANDONED_AFTER_S = 3600
 
@@ -122,6 +124,7 @@ class Index:
     sentence_vectors: VectorStore
     sentence_entities: list[tuple[Entity, ...]]  # per sentence row, offsets into the sentence
     copies: list[list[int]]  # per passage, the passages of other articles that repeat it
+    lexicon: Lexicon  # BM25 over the passages and each term's inverse document frequency
     migrated_from: int | None = None  # the format it was read in, when older than this one
 
     def sentence_text(self, row: int) -> str:
@@ -239,7 +242,8 @@ def build_index(
     index = Index(manifest, articles, chunks, sentences, chunk_sentences,
                   store_of(passage_texts), store_of(sentence_texts),
                   [known_entities[_text_key(t)] for t in sentence_texts],
-                  syndicated_copies([(c.article_id, c.text) for c in chunks]))
+                  syndicated_copies([(c.article_id, c.text) for c in chunks]),
+                  Lexicon.build([c.text for c in chunks]))
     reused = len(set(passage_texts + sentence_texts)) - len(missing)
     return index, len(missing), reused, untagged
 
@@ -270,6 +274,7 @@ def _write_version(index: Index, index_dir: Path) -> None:
         _write_json(folder / "store.json", _store_json(index))
         index.passage_vectors.save(folder / "passages.faiss")
         index.sentence_vectors.save(folder / "sentences.faiss")
+        index.lexicon.save(folder)
         _fsync_dir(folder)
         pointer = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
         pointer.write_text(version + "\n")
@@ -316,7 +321,8 @@ def load_index(index_dir: Path) -> Index:
             texts = {a["id"]: a["text"] for a in store["articles"]}
             store["copies"] = syndicated_copies([(p["article"], texts[p["article"]][p["start"]: p["end"]])
                                                  for p in store["passages"]])
-        index = _index_from_json(manifest, store, passage_vectors, sentence_vectors)
+        index = _index_from_json(manifest, store, passage_vectors, sentence_vectors,
+                                 Lexicon.load(folder) if migrated_from is None else None)
         index.migrated_from = migrated_from
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
         raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
@@ -381,7 +387,8 @@ def _store_json(index: Index) -> dict[str, Any]:
 
 
 def _index_from_json(
-    manifest: Manifest, store: dict[str, Any], passages: VectorStore, sentences: VectorStore
+    manifest: Manifest, store: dict[str, Any], passages: VectorStore, sentences: VectorStore,
+    lexicon: Lexicon | None,
 ) -> Index:
     articles = {}
     for record in store["articles"]:
@@ -399,7 +406,7 @@ def _index_from_json(
                 for row in store["entities"]]
     copies = [[int(o) for o in others] for others in store["copies"]]
     return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences,
-                 entities, copies)
+                 entities, copies, lexicon or Lexicon.build([c.text for c in chunks]))
 
 
 def _check_consistent(index: Index) -> None:

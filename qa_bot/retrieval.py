@@ -10,18 +10,16 @@ holds the item asked for: headlines and leads restate a question, the fact comes
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
-import Stemmer
 
 from qa_bot.answer_types import NAMES, Expected, expected_answer, new_items
 from qa_bot.index import Index
+from qa_bot.lexical import FUNCTION_WORDS, STEMMER, WORD, terms, words
 from qa_bot.paraphrase import CloseWords
 
 QUOTE_POOL = 20  # passages whose quotes are worked out before the final ranking
@@ -51,25 +49,12 @@ RULES = frozenset({
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
 })
 
-_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
-# Words that shape a question but say nothing about its subject.
-FUNCTION_WORDS = frozenset(
-    "how many much what which who whom whose when where why did does do is are was were has have "
-    "had will would could should can say said tell told the a an of in on at to for from by with "
-    "about and or not any there this that these those it its be been being as into than then "
-    "according".split()
-)
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words, apostrophes and hyphens inside words kept."""
-    return [w.replace("’", "'") for w in _WORD.findall(text.lower())]
 
 
 @dataclass(frozen=True)
@@ -122,33 +107,28 @@ class Retriever:
                  word_vectors: tuple[dict[str, int], np.ndarray] | None = None) -> None:
         self.index = index
         self.rules = rules
-        self._stemmer = Stemmer.Stemmer("english")
-        self._bm25 = bm25s.BM25()
-        tokens = bm25s.tokenize([c.text for c in index.chunks], stopwords="en",
-                                stemmer=self._stemmer, show_progress=False)
-        self._bm25.index(tokens, show_progress=False)
         self._sentence_vectors = index.sentence_vectors.vectors()
         # Per sentence, worked out the first time a question meets it, not for all at start-up.
         self._sentence_terms: dict[int, frozenset[str]] = {}
         self._sentence_phrases: dict[int, frozenset[tuple[str, str]]] = {}
         self._bylines: dict[int, bool] = {}
-        self._idf = _inverse_document_frequencies([self.terms(c.text) for c in index.chunks])
+        self._idf = index.lexicon.idf
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         self.article_words = {a: frozenset(words(article.text)) for a, article in index.articles.items()}
         corpus_words = frozenset().union(*self.article_words.values())
         self._name_words = frozenset(
             w for r, entities in enumerate(index.sentence_entities) for e in entities if e.label in NAMES
             for w in words(index.sentence_text(r)[e.start: e.end]))
-        written_lower = frozenset(w for a in index.articles.values() for w in _WORD.findall(a.text)
+        written_lower = frozenset(w for a in index.articles.values() for w in WORD.findall(a.text)
                                   if w.islower())
         self._name_labels: dict[str, set[str]] = defaultdict(set)
         for r, entities in enumerate(index.sentence_entities):
             for e in entities:
-                for w in _WORD.findall(index.sentence_text(r)[e.start: e.end]):
+                for w in WORD.findall(index.sentence_text(r)[e.start: e.end]):
                     if e.label in NAMES and w[:1].isupper() and w.lower() not in written_lower:
                         self._name_labels[w.lower().replace("’", "'")].add(e.label)
         self._proper_words = frozenset(self._name_labels)
-        self._close_words = CloseWords(*word_vectors, corpus_words, self._stemmer.stemWord) \
+        self._close_words = CloseWords(*word_vectors, corpus_words, STEMMER.stemWord) \
             if word_vectors is not None else None
         self._copies = index.copies
         self._sentence_chunk = {r: c for c, rows in enumerate(index.chunk_sentences) for r in rows}
@@ -186,7 +166,7 @@ class Retriever:
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""
-        return self._stemmer.stemWords([w for w in words(text) if w not in FUNCTION_WORDS])
+        return terms(text)
 
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
@@ -358,11 +338,7 @@ class Retriever:
         return bonus
 
     def _lexical_scores(self, question: Question) -> np.ndarray:
-        query = bm25s.tokenize([question.text], stopwords="en", stemmer=self._stemmer,
-                               return_ids=False, show_progress=False)[0]
-        if not query:
-            return np.zeros(len(self.index.chunks), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(query), dtype=np.float32)
+        return self.index.lexicon.scores(question.text, len(self.index.chunks))
 
     def _without_copies(
         self, ranked: list[int], best: dict[int, ScoredSentence], quotes: dict[int, tuple[int, ...]],
@@ -438,13 +414,5 @@ def _phrases(text: str) -> frozenset[tuple[str, str]]:
     w = words(text)
     return frozenset((a, b) for a, b in zip(w, w[1:], strict=False)
                      if not (a in FUNCTION_WORDS and b in FUNCTION_WORDS))
-
-
-def _inverse_document_frequencies(documents: list[list[str]]) -> dict[str, float]:
-    counts: Counter[str] = Counter()
-    for doc in documents:
-        counts.update(set(doc))
-    n = len(documents)
-    return {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in counts.items()}
 
 

@@ -7,13 +7,13 @@ listed with every article that carries it (`also_in`).
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from qa_bot.lexical import words
+
 SYNDICATION_SHINGLE = 5  # words per shingle when comparing passages across articles
 SYNDICATION_OVERLAP = 0.6  # share of the shorter passage's shingles that makes it a copy
-_WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
 def syndicated_copies(passages: Sequence[tuple[str, str]]) -> list[list[int]]:
@@ -34,6 +34,6 @@ def syndicated_copies(passages: Sequence[tuple[str, str]]) -> list[list[int]]:
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
-    w = [m.replace("’", "'") for m in _WORD.findall(text.lower())]
+    w = words(text)
     n = SYNDICATION_SHINGLE
     return {tuple(w[i: i + n]) for i in range(max(len(w) - n + 1, 1))}
