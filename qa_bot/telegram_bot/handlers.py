@@ -38,18 +38,16 @@ from qa_bot.conversation import Conversation, Reply
 from qa_bot.errors import QuestionError
 from qa_bot.telegram_bot.limits import UserRateLimit
 from qa_bot.telegram_bot.render import (
-    _e,
-    _shorten,
     date_span,
+    escape,
+    more_passages,
     render_answer,
     render_more,
     render_reply,
     render_sources,
+    shorten,
     source_line,
     split_html,
-)
-from qa_bot.telegram_bot.render import (
-    more_passages as render_more_passages,
 )
 from qa_bot.telegram_bot.settings import BotSettings
 from qa_bot.telegram_bot.store import ChatStore
@@ -157,7 +155,7 @@ async def _tell(update: Update, text: str | None) -> None:
     elif update.inline_query:
         await update.inline_query.answer([], cache_time=0, is_personal=True)
     elif text and update.effective_message:
-        await update.effective_message.reply_text(_e(text))
+        await update.effective_message.reply_text(escape(text))
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -169,13 +167,13 @@ async def start(update: Update, context: Context) -> None:
     articles = state.answerer.articles
     text = (
         f"Hello! I answer questions about <b>{len(articles)} news articles</b>"
-        f"{_e(date_span(articles))}.\n\n"
+        f"{escape(date_span(articles))}.\n\n"
         "Ask in plain words and I reply with the exact passage that answers it, quoted "
         "verbatim with its source. When the articles don't say, I tell you so. Follow-ups "
         "work too: “and from Latakia?”, “when was that?”, “who said that?”, “more”.\n\n"
         "Try one of these, or /help:"
     )
-    buttons = [[InlineKeyboardButton(_shorten(q, 60), callback_data=f"ex:{i}")]
+    buttons = [[InlineKeyboardButton(shorten(q, 60), callback_data=f"ex:{i}")]
                for i, q in enumerate(state.config.examples)]
     assert update.effective_message
     await update.effective_message.reply_text(text, reply_markup=InlineKeyboardMarkup(buttons))
@@ -183,7 +181,7 @@ async def start(update: Update, context: Context) -> None:
 
 async def help_command(update: Update, context: Context) -> None:
     """/help: how to ask, follow up, and ask in groups or inline."""
-    username = _e(context.bot.username)
+    username = escape(context.bot.username)
     text = (
         "<b>How to ask</b>\n"
         "Send me a question in plain words. I reply with the passage of the articles that "
@@ -217,7 +215,7 @@ async def ask(update: Update, context: Context) -> None:
     question = visible(message.text.partition(" ")[2]) or visible(" ".join(context.args or []))
     if not question:
         await message.reply_text(
-            f"Put the question after the command, e.g.\n/ask {_e(context.bot_data.config.examples[0])}")
+            f"Put the question after the command, e.g.\n/ask {escape(context.bot_data.config.examples[0])}")
         return
     await answer_question(context, message, question)
 
@@ -238,7 +236,7 @@ async def unknown_command(update: Update, context: Context) -> None:
     """Any other /command in a private chat."""
     message = update.effective_message
     assert message and message.text
-    await message.reply_text(f"I don't know {_e(message.text.split()[0])}. See /help.")
+    await message.reply_text(f"I don't know {escape(message.text.split()[0])}. See /help.")
 
 
 # -- buttons -------------------------------------------------------------------------------------
@@ -312,7 +310,7 @@ async def answer_question(context: Context, message: Message, text: str, echo: b
         try:
             reply = await _typing_while(context, message.chat_id, asyncio.to_thread(conversation.ask, text))
         except QuestionError as exc:
-            await message.reply_text(_e(str(exc)))
+            await message.reply_text(escape(str(exc)))
             return
         state.store.save_conversation(key, conversation.to_json())
     await _send(context, message, render_reply(reply, echo), _more_button(state, reply, message, user_id),
@@ -323,7 +321,7 @@ def _more_button(state: BotState, reply: Reply, message: Message,
                  user_id: int | None) -> InlineKeyboardMarkup | None:
     """'More sources' under an answer with other passages ('Closest passages' under a 'not found')."""
     answer = reply.answer
-    if reply.reading.kind not in ("standalone", "rewrite") or not render_more_passages(answer):
+    if reply.reading.kind not in ("standalone", "rewrite") or not more_passages(answer):
         return None
     label = "More sources" if answer.answered else "Closest passages"
     key = state.store.remember(answer.to_json(), message.chat_id, user_id)
@@ -376,10 +374,10 @@ async def inline_query(update: Update, context: Context) -> None:
         return
     content = split_html(render_answer(answer, text))[0]
     if answer.answered and answer.passages:
-        title = f"“{_shorten(answer.quote or '', 80)}”"
+        title = f"“{shorten(answer.quote or '', 80)}”"
         description = re.sub(r"<[^>]+>", "", source_line(answer.passages[0].source))
     else:
-        title, description = "Not found in the articles", _shorten(text, 80)
+        title, description = "Not found in the articles", shorten(text, 80)
     result = InlineQueryResultArticle(
         id=str(abs(hash((text, answer.quote))))[:32],
         title=title,
@@ -407,7 +405,7 @@ async def on_error(update: object, context: Context) -> None:
             await update.callback_query.answer()
     if update.effective_chat:
         with contextlib.suppress(TelegramError):
-            await context.bot.send_message(update.effective_chat.id, _e(SOMETHING_WENT_WRONG))
+            await context.bot.send_message(update.effective_chat.id, escape(SOMETHING_WENT_WRONG))
 
 
 class _AddressedToBot(filters.MessageFilter):

@@ -14,7 +14,7 @@ from qa_bot.types import Answer, ArticleInfo, Passage
 MAX_LENGTH = int(MessageLimit.MAX_TEXT_LENGTH)
 
 
-def _e(text: str) -> str:
+def escape(text: str) -> str:
     """Escape corpus or user text for parse_mode=HTML."""
     return html.escape(text, quote=False)
 
@@ -26,11 +26,11 @@ def html_length(text: str) -> int:
 
 def source_line(info: ArticleInfo) -> str:
     """Title (in italics, linked when the URL is known), outlet, date, else the file name."""
-    parts = [f"<i>{_e(info.title)}</i>"] if info.title else []
+    parts = [f"<i>{escape(info.title)}</i>"] if info.title else []
     if parts and info.url and _URL_RE.fullmatch(info.url):
         parts[0] = f'<a href="{html.escape(info.url, quote=True)}">{parts[0]}</a>'
-    parts += [_e(p) for p in (info.outlet, info.published) if p]
-    return ", ".join(parts) if parts else _e(info.id)
+    parts += [escape(p) for p in (info.outlet, info.published) if p]
+    return ", ".join(parts) if parts else escape(info.id)
 
 
 def render_passage(passage: Passage) -> str:
@@ -38,9 +38,9 @@ def render_passage(passage: Passage) -> str:
     text, quote = passage.text, passage.quote
     at = text.find(quote) if quote else -1
     if quote and at >= 0:
-        body = f"{_e(text[:at])}<b>{_e(quote)}</b>{_e(text[at + len(quote) :])}"
+        body = f"{escape(text[:at])}<b>{escape(quote)}</b>{escape(text[at + len(quote) :])}"
     else:
-        body = _e(text)
+        body = escape(text)
     lines = [f"<blockquote>{body}</blockquote>", f"— {source_line(passage.source)}"]
     if passage.also_in:
         lines.append("also in: " + "; ".join(source_line(a) for a in passage.also_in))
@@ -49,12 +49,12 @@ def render_passage(passage: Passage) -> str:
 
 def render_answer(answer: Answer, asked: str | None = None) -> list[str]:
     """The reply to a question as HTML blocks: the answering passage, or a plain 'not found'."""
-    blocks = [f"❓ <i>{_e(_shorten(asked))}</i>"] if asked else []
+    blocks = [f"❓ <i>{escape(shorten(asked))}</i>"] if asked else []
     if answer.answered and answer.passages:
         blocks.append(render_passage(answer.passages[0]))
     else:
         blocks.append(
-            f"I couldn't find an answer to “{_e(_shorten(answer.question))}” in the "
+            f"I couldn't find an answer to “{escape(shorten(answer.question))}” in the "
             f"{answer.article_count} articles I know. Try other words, or see /sources for "
             "what they cover."
         )
@@ -68,7 +68,7 @@ def more_passages(answer: Answer) -> tuple[Passage, ...]:
 
 def render_more(answer: Answer) -> list[str]:
     """The 'More sources' reply: a header, then one block per remaining passage."""
-    asked = f"<i>{_e(_shorten(answer.question))}</i>"
+    asked = f"<i>{escape(shorten(answer.question))}</i>"
     if answer.answered:
         header, first = f"More passages for {asked}:", 2
     else:
@@ -95,7 +95,7 @@ def date_span(articles: Sequence[ArticleInfo]) -> str:
     return f" ({len(dates)} dated: {span})"
 
 
-def _shorten(text: str, limit: int = 200) -> str:
+def shorten(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -175,11 +175,11 @@ def _atoms(block: str, longest: int) -> list[str]:
 
 def render_reply(reply: Reply, echo: bool = False) -> list[str]:
     """A chat reply: how a follow-up was read, a note ("Another passage:"), then the answer."""
-    blocks = [f"❓ <i>{_e(_shorten(reply.asked))}</i>"] if echo else []
+    blocks = [f"❓ <i>{escape(shorten(reply.asked))}</i>"] if echo else []
     if reply.rewritten:
-        blocks.append(f"<i>Reading that as: {_e(_shorten(reply.rewritten))}</i>")
+        blocks.append(f"<i>Reading that as: {escape(shorten(reply.rewritten))}</i>")
     if reply.reading.kind == "standalone" or reply.reading.kind == "rewrite":
         return blocks + render_answer(reply.answer)
     if reply.note:
-        blocks.append(_e(reply.note))
+        blocks.append(escape(reply.note))
     return blocks + [render_passage(p) for p in reply.passages]
