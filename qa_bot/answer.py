@@ -134,7 +134,7 @@ class Answerer:
             rows = self._quote_rows(p)
             if not rows:
                 return np.zeros(self.encoder.dim, dtype=np.float32)
-            mean = self.index.sentence_vectors.vectors()[rows].mean(axis=0)
+            mean = self.retriever.sentence_vectors[rows].mean(axis=0)
             return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
         target = vector(anchor)

@@ -107,7 +107,7 @@ class Retriever:
                  word_vectors: tuple[dict[str, int], np.ndarray] | None = None) -> None:
         self.index = index
         self.rules = rules
-        self._sentence_vectors = index.sentence_vectors.vectors()
+        self.sentence_vectors = index.sentence_vectors.vectors()  # searched whole, per question
         # Per sentence, worked out the first time a question meets it, not for all at start-up.
         self._sentence_terms: dict[int, frozenset[str]] = {}
         self._sentence_phrases: dict[int, frozenset[tuple[str, str]]] = {}
@@ -199,7 +199,7 @@ class Retriever:
         passage_sim = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
         lexical_scores = self._lexical_scores(question)
         lexical = [c for c in _top(lexical_scores, CANDIDATES) if lexical_scores[c] > 0]
-        sentence_sim = self._sentence_vectors @ question.vector
+        sentence_sim = self.sentence_vectors @ question.vector
         near_sentences = _top(sentence_sim, 2 * CANDIDATES)
         pool = set(dense) | set(lexical) | {self._sentence_chunk[r] for r in near_sentences}
         scored: dict[int, ScoredSentence] = {}  # each sentence is scored once per question
