@@ -100,7 +100,7 @@ class Answerer:
         """Answer a question with a verbatim quote, or say the corpus does not answer it. With
         `stress`, passages whose quote holds its words come first."""
         question = self._checked(question)
-        analysed = self.retriever.question(question, self.encoder.encode([question])[0])
+        analysed = self.retriever.question(question, self.encoder.encode_questions([question])[0])
         candidates = self.retriever.search(analysed, top_k or self.settings.top_k)
         named = False
         if stress and candidates:
@@ -119,10 +119,6 @@ class Answerer:
 
     def _quote_terms(self, candidate: Candidate) -> set[str]:
         return {t for r in candidate.quote_rows for t in self.retriever.terms(self.index.sentence_text(r))}
-
-    def is_name(self, word: str) -> bool:
-        """Whether a lower-cased word is part of a name somewhere in the corpus ("latakia")."""
-        return self.retriever.is_name(word)
 
     def name_labels(self, word: str) -> frozenset[str]:
         """The entity labels a lower-cased name word carries in the corpus ("putin": PERSON)."""
@@ -153,30 +149,20 @@ class Answerer:
         passages = [p for p in self.ask(question, RESTATEMENT_CANDIDATES).passages if p.quote]
         if not passages:
             return []
-        vectors = self.encoder.encode([quote, *(p.quote or "" for p in passages)])
+        vectors = self.encoder.encode_questions([quote, *(p.quote or "" for p in passages)])
         return [p for p, v in zip(passages, vectors[1:], strict=True)
                 if float(v @ vectors[0]) >= RESTATEMENT_SIMILARITY]
 
     def entities(self, passage: Passage) -> list[tuple[str, str]]:
         """(text, label) of the names, dates and numbers the tagger found in a passage's quote."""
-        found = []
-        quote_start = passage.start + max(0, passage.text.find(passage.quote or passage.text))
-        quote_end = quote_start + len(passage.quote or passage.text)
-        for row in self._rows_of(passage.source.id):
-            _, start, end = self.index.sentences[row]
-            if start < quote_end and quote_start < end:
-                text = self.index.sentence_text(row)
-                found += [(text[e.start:e.end], e.label) for e in self.index.sentence_entities[row]]
-        return found
+        return [(self.index.sentence_text(row)[e.start:e.end], e.label)
+                for row in self._quote_rows(passage) for e in self.index.sentence_entities[row]]
 
     def attribution(self, passage: Passage) -> Passage | None:
         """The sentence that says who is speaking in a passage's quote: the quote itself when it
         names a speaker, else the sentence before or after it ("…, the newspaper said")."""
         rows = self._rows_of(passage.source.id)
-        quoted = [r for r in rows if self.index.sentences[r][1] >= passage.start
-                  and self.index.sentences[r][2] <= passage.end
-                  and self.index.sentence_text(r) in (passage.quote or "")] or \
-            [r for r in rows if self.index.sentences[r][1] <= passage.start < self.index.sentences[r][2]]
+        quoted = self._quote_rows(passage)
         if not quoted:
             return None
         first, last = quoted[0], quoted[-1]

@@ -239,7 +239,8 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         kind = _kind(new, names)
         same = [(a, b) for a, b in slots if _kind(base[a:b], names) == kind] or \
             [(a, b) for a, b in slots if (_kind(base[a:b], names) == "date") == (kind == "date")]
-        for start, end in reversed(same):
+        if same:
+            start, end = same[-1]
             return f"{base[:start]}{new}{base[end:]}?"
     parts = _parts(base)
     if parts is not None and not parts[2] and len(words) >= 3:

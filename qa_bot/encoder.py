@@ -53,6 +53,7 @@ class Encoder:
         self._lock = threading.Lock()
         self._bulk: Any = None  # sentence_transformers.SentenceTransformer, loaded on first bulk use
         self._questions: NumpyBert | None = None
+        self._word_vectors: tuple[dict[str, int], np.ndarray] | None = None
 
     def _numpy(self) -> NumpyBert:
         with self._lock:
@@ -72,9 +73,15 @@ class Encoder:
 
     def word_vectors(self) -> tuple[dict[str, int], np.ndarray]:
         """The model's vocabulary of whole words and its input embeddings (a view, not a copy)."""
-        model = self._numpy()
-        vocabulary = {w: i for w, i in model.tokenizer.get_vocab().items() if w.isalpha() and w.islower()}
-        return vocabulary, model.weights["embeddings.word_embeddings.weight"]
+        if self._word_vectors is None:
+            model = self._numpy()
+            vocabulary = {w: i for w, i in model.tokenizer.get_vocab().items() if w.isalpha() and w.islower()}
+            self._word_vectors = (vocabulary, model.weights["embeddings.word_embeddings.weight"])
+        return self._word_vectors
+
+    def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed a few short texts at question time, in NumPy: never loads torch."""
+        return self._numpy().encode(texts)
 
     def encode(
         self,
@@ -83,12 +90,11 @@ class Encoder:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Embed texts in batches; `on_batch(n)` is told how many were just embedded."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if 0 < len(texts) <= QUESTION_TEXTS:
-            out[:] = self._numpy().encode(texts)
             if on_batch is not None:
                 on_batch(len(texts))
-            return out
+            return self.encode_questions(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for first in range(0, len(texts), batch_size):
             batch = list(texts[first: first + batch_size])
             with self._lock:

@@ -317,10 +317,6 @@ def load_index(index_dir: Path) -> Index:
         store = json.loads((folder / "store.json").read_text())
         passage_vectors = FaissVectorStore.load(folder / "passages.faiss")
         sentence_vectors = FaissVectorStore.load(folder / "sentences.faiss")
-        if migrated_from is not None:
-            texts = {a["id"]: a["text"] for a in store["articles"]}
-            store["copies"] = syndicated_copies([(p["article"], texts[p["article"]][p["start"]: p["end"]])
-                                                 for p in store["passages"]])
         index = _index_from_json(manifest, store, passage_vectors, sentence_vectors,
                                  Lexicon.load(folder) if migrated_from is None else None)
         index.migrated_from = migrated_from
@@ -404,7 +400,9 @@ def _index_from_json(
         chunk_sentences.append(rows)
     entities = [tuple(Entity(int(s), int(e), str(label)) for s, e, label in row)
                 for row in store["entities"]]
-    copies = [[int(o) for o in others] for others in store["copies"]]
+    # An index of the previous format has neither: they are worked out from its passages.
+    copies = [[int(o) for o in others] for others in store["copies"]] if "copies" in store \
+        else syndicated_copies([(c.article_id, c.text) for c in chunks])
     return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences,
                  entities, copies, lexicon or Lexicon.build([c.text for c in chunks]))
 

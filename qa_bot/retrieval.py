@@ -116,18 +116,22 @@ class Retriever:
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         self.article_words = {a: frozenset(words(article.text)) for a, article in index.articles.items()}
         corpus_words = frozenset().union(*self.article_words.values())
-        self._name_words = frozenset(
-            w for r, entities in enumerate(index.sentence_entities) for e in entities if e.label in NAMES
-            for w in words(index.sentence_text(r)[e.start: e.end]))
+        # Words of names: every word of one (for counting), and, with their labels, the capitalised
+        # words the corpus never writes in lower case ("latakia", not "embassy").
         written_lower = frozenset(w for a in index.articles.values() for w in WORD.findall(a.text)
                                   if w.islower())
+        name_words: set[str] = set()
         self._name_labels: dict[str, set[str]] = defaultdict(set)
         for r, entities in enumerate(index.sentence_entities):
             for e in entities:
+                if e.label not in NAMES:
+                    continue
                 for w in WORD.findall(index.sentence_text(r)[e.start: e.end]):
-                    if e.label in NAMES and w[:1].isupper() and w.lower() not in written_lower:
-                        self._name_labels[w.lower().replace("’", "'")].add(e.label)
-        self._proper_words = frozenset(self._name_labels)
+                    lowered = w.lower().replace("’", "'")
+                    name_words.add(lowered)
+                    if w[:1].isupper() and w.lower() not in written_lower:
+                        self._name_labels[lowered].add(e.label)
+        self._name_words = frozenset(name_words)
         self._close_words = CloseWords(*word_vectors, corpus_words, STEMMER.stemWord) \
             if word_vectors is not None else None
         self._copies = index.copies
@@ -155,13 +159,9 @@ class Retriever:
         return bool(_BYLINE.match(text)) and len(text.split()) <= MAX_BYLINE_WORDS \
             or bool(author) and _BY.sub("", text).startswith(str(author))
 
-    def is_name(self, word: str) -> bool:
-        """Whether a lower-cased word is only ever a name in the corpus ("latakia"; not "embassy" of
-        "the Russian Embassy", which is also written in lower case)."""
-        return word in self._proper_words
-
     def name_labels(self, word: str) -> frozenset[str]:
-        """The entity labels a name word was tagged with in the corpus ("putin": PERSON)."""
+        """The entity labels of a capitalised name word the corpus never writes in lower case
+        ("putin": PERSON; nothing for "embassy")."""
         return frozenset(self._name_labels.get(word, ()))
 
     def terms(self, text: str) -> list[str]:

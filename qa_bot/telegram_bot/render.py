@@ -178,7 +178,7 @@ def render_reply(reply: Reply, echo: bool = False) -> list[str]:
     blocks = [f"❓ <i>{escape(shorten(reply.asked))}</i>"] if echo else []
     if reply.rewritten:
         blocks.append(f"<i>Reading that as: {escape(shorten(reply.rewritten))}</i>")
-    if reply.reading.kind == "standalone" or reply.reading.kind == "rewrite":
+    if reply.reading.kind in ("standalone", "rewrite"):
         return blocks + render_answer(reply.answer)
     if reply.note:
         blocks.append(escape(reply.note))
