@@ -75,7 +75,6 @@ class Answerer:
         self.update = update
         self.rules = rules
         self.retriever = Retriever(index, rules, encoder.word_vectors())
-        self._article_rows: dict[str, range] | None = None
 
     @classmethod
     def open(
@@ -130,7 +129,7 @@ class Answerer:
             rows = self._quote_rows(p)
             if not rows:
                 return np.zeros(self.encoder.dim, dtype=np.float32)
-            mean = self.retriever.sentence_vectors[rows].mean(axis=0)
+            mean = self.index.sentence_vectors.vectors_of(rows).mean(axis=0)
             return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
         target = vector(anchor)
@@ -140,7 +139,7 @@ class Answerer:
         quote = passage.quote or passage.text
         start = passage.start + max(0, passage.text.find(quote))
         end = start + len(quote)
-        return [r for r in self._rows_of(passage.source.id)
+        return [r for r in self.index.rows.article_sentences(passage.source.id)
                 if self.index.sentences[r][1] < end and start < self.index.sentences[r][2]]
 
     def restatements(self, quote: str, question: str) -> list[Passage]:
@@ -161,7 +160,7 @@ class Answerer:
     def attribution(self, passage: Passage) -> Passage | None:
         """The sentence that says who is speaking in a passage's quote: the quote itself when it
         names a speaker, else the sentence before or after it ("…, the newspaper said")."""
-        rows = self._rows_of(passage.source.id)
+        rows = self.index.rows.article_sentences(passage.source.id)
         quoted = self._quote_rows(passage)
         if not quoted:
             return None
@@ -175,14 +174,6 @@ class Answerer:
     def _names_speaker(self, row: int) -> bool:
         text = self.index.sentence_text(row)
         return bool(_SAYS.search(text)) and any(e.label in NAMES for e in self.index.sentence_entities[row])
-
-    def _rows_of(self, article_id: str) -> range:
-        if self._article_rows is None:
-            spans: dict[str, list[int]] = {}
-            for row, (article, _, _) in enumerate(self.index.sentences):
-                spans.setdefault(article, []).append(row)
-            self._article_rows = {a: range(r[0], r[-1] + 1) for a, r in spans.items()}
-        return self._article_rows.get(article_id, range(0))
 
     def _sentence_passage(self, row: int, score: float) -> Passage:
         article_id, start, end = self.index.sentences[row]
@@ -248,7 +239,7 @@ class Answerer:
         return bool(speaker & set(self.retriever.terms(sentence))) and bool(_SPEECH.search(sentence))
 
     def _mentions(self, article: str, name: str) -> bool:
-        known = self.retriever.article_words[article]
+        known = self.retriever.article_words(article)
         if name in known:
             return True
         stem = name[:SHARED_PREFIX]

@@ -1,12 +1,15 @@
-"""The built index on disk: passage and sentence vectors in FAISS, the passage store, a manifest.
+"""The built index on disk: its versions, its manifest, and building or updating it from a corpus.
 
 Layout of `index_dir`:
-    CURRENT              name of the live version folder (replaced atomically)
-    v-<stamp>/manifest.json   what made it: model, dimension, chunker, cleaner, file fingerprints
-    v-<stamp>/store.json      articles (metadata + cleaned text), passages, sentences and their entities
-    v-<stamp>/passages.faiss  one vector per passage, row i = store passage i
-    v-<stamp>/sentences.faiss one vector per sentence, row i = store sentence i
-A crash while writing leaves CURRENT pointing at the previous, complete version.
+    CURRENT                   name of the live version folder (replaced atomically)
+    v-<stamp>/manifest.json   what made it: model, dimension, chunker, cleaner, file fingerprints,
+                              entity labels and how each vector file is searched
+    v-<stamp>/rows.sqlite3, *.rows.npy, entities*.npy, copies*.npy   the rows (see `rows.py`)
+    v-<stamp>/passages.npy    one vector per passage row (`.hnsw` beside it for big corpora)
+    v-<stamp>/sentences.npy   one vector per sentence row (likewise)
+    v-<stamp>/bm25/, idf.json the lexical index (see `lexical.py`)
+Opening a version memory-maps its files. A crash while writing leaves CURRENT pointing at the
+previous, complete version.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import faiss
 import numpy as np
@@ -32,63 +36,22 @@ from qa_bot.encoder import Encoder
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.lexical import Lexicon
+from qa_bot.rows import Rows, Sentence, StoredRows, write_rows
 from qa_bot.syndication import syndicated_copies
 from qa_bot.types import ArticleInfo
+from qa_bot.vectors import SavedVectors, SearchPlan, VectorStore, write_vectors
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # An older format that can be brought up to date without re-embedding -> what changed.
-MIGRATABLE = {2: "syndicated copies and the lexical index are now built at index time"}
+MIGRATABLE = {
+    2: "syndicated copies and the lexical index are built at index time, and the rows are read on demand",
+    3: "the rows are read on demand instead of parsed whole",
+}
 CURRENT = "CURRENT"
 ABANDONED_AFTER_S = 3600
 
 Report = Callable[[str], None]
 Progress = Callable[[int, int], None]
-
-
-class VectorStore(Protocol):
-    """Row-numbered unit vectors with inner-product search; FAISS now, pgvector later."""
-
-    dim: int
-
-    def __len__(self) -> int: ...
-    def add(self, vectors: np.ndarray) -> None: ...
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
-    def vectors(self) -> np.ndarray: ...
-    def save(self, path: Path) -> None: ...
-
-
-class FaissVectorStore:
-    """Exact inner-product search: for a few thousand passages a flat index is fast and exact."""
-
-    def __init__(self, dim: int, index: faiss.Index | None = None) -> None:
-        self.dim = dim
-        self._index = index if index is not None else faiss.IndexFlatIP(dim)
-
-    def __len__(self) -> int:
-        return int(self._index.ntotal)
-
-    def add(self, vectors: np.ndarray) -> None:
-        """Append rows; row numbers continue from the current size."""
-        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and row numbers of the k nearest rows for each query (-1 pads short results)."""
-        k = min(k, len(self))
-        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-
-    def vectors(self) -> np.ndarray:
-        """Every stored vector, in row order."""
-        return self._index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim))
-
-    def save(self, path: Path) -> None:
-        """Write the index to a file."""
-        faiss.write_index(self._index, str(path))
-
-    @classmethod
-    def load(cls, path: Path) -> FaissVectorStore:
-        """Read an index written by `save`."""
-        index = faiss.read_index(str(path))
-        return cls(index.d, index)
 
 
 @dataclass(frozen=True)
@@ -104,6 +67,8 @@ class Manifest:
     tagger: str
     files: dict[str, str]  # file name -> fingerprint
     built_at: str
+    entity_labels: list[str] = field(default_factory=list)  # entity label numbers in `rows.py`
+    search: dict[str, dict[str, Any]] = field(default_factory=dict)  # vector file -> SearchPlan
 
     def recipe(self) -> tuple[int, str, int, int, int, int, str]:
         """Everything but the corpus: if this differs, nothing stored can be reused."""
@@ -113,24 +78,58 @@ class Manifest:
 
 @dataclass
 class Index:
-    """A loaded index: articles, passages, sentences and their vectors."""
+    """An opened index: its rows read on demand, its vectors memory-mapped."""
 
     manifest: Manifest
-    articles: dict[str, Article]
-    chunks: list[Chunk]
-    sentences: list[tuple[str, int, int]]  # (article id, start, end), row = sentence vector row
-    chunk_sentences: list[list[int]]  # per passage, its sentence rows
+    rows: StoredRows
     passage_vectors: VectorStore
     sentence_vectors: VectorStore
-    sentence_entities: list[tuple[Entity, ...]]  # per sentence row, offsets into the sentence
-    copies: list[list[int]]  # per passage, the passages of other articles that repeat it
     lexicon: Lexicon  # BM25 over the passages and each term's inverse document frequency
-    migrated_from: int | None = None  # the format it was read in, when older than this one
+
+    @property
+    def articles(self) -> Mapping[str, Article]:
+        """Articles by id."""
+        return self.rows.articles
+
+    @property
+    def chunks(self) -> Sequence[Chunk]:
+        """Passages by row."""
+        return self.rows.chunks
+
+    @property
+    def sentences(self) -> Sequence[Sentence]:
+        """Sentences by row (the row of their vector)."""
+        return self.rows.sentences
+
+    @property
+    def chunk_sentences(self) -> Sequence[list[int]]:
+        """Per passage row, its sentence rows."""
+        return self.rows.chunk_sentences
+
+    @property
+    def sentence_entities(self) -> Sequence[tuple[Entity, ...]]:
+        """Per sentence row, its entities (offsets into the sentence)."""
+        return self.rows.sentence_entities
+
+    @property
+    def copies(self) -> Sequence[list[int]]:
+        """Per passage row, the passages of other articles that repeat it."""
+        return self.rows.copies
 
     def sentence_text(self, row: int) -> str:
         """The verbatim text of a sentence row."""
-        article_id, start, end = self.sentences[row]
-        return self.articles[article_id].text[start:end]
+        return self.rows.sentence_text(row)
+
+
+@dataclass
+class Built:
+    """An index in memory, as built or migrated, before it is written."""
+
+    manifest: Manifest
+    rows: Rows
+    passage_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    lexicon: Lexicon
 
 
 @dataclass(frozen=True)
@@ -142,6 +141,7 @@ class IndexUpdate:
     reused: int  # texts whose stored vectors were kept
     skipped: tuple[str, ...]  # "file: reason" for corpus files left out
     untagged: int = 0  # sentences the entity tagger could not read (indexed without entities)
+    migrated_from: int | None = None  # the format an older index was brought up from
 
 
 def open_index(
@@ -152,8 +152,14 @@ def open_index(
     tagger = tagger or EntityTagger()
     files = scan(settings.corpus_dir)
     expected = _manifest(settings, encoder, tagger, files)
+    vocabulary = encoder.word_vectors()[0].keys()
     previous: Index | None = None
+    migrated_from = None
     try:
+        migrated_from = migrate_index(settings.index_dir, vocabulary)
+        if migrated_from is not None:
+            report(f"The index was migrated from format {migrated_from} "
+                   f"({MIGRATABLE[migrated_from]}); nothing was re-embedded.")
         previous = load_index(settings.index_dir)
     except FileNotFoundError:
         report(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir}.")
@@ -164,19 +170,16 @@ def open_index(
             report("The index was built with other settings or another model: rebuilding it.")
             previous = None
         elif previous.manifest.files == expected.files:
-            if previous.migrated_from is not None:
-                save_index(previous, settings.index_dir)
-                report(f"The index was migrated from format {previous.migrated_from} "
-                       f"({MIGRATABLE[previous.migrated_from]}); nothing was re-embedded.")
-            return previous, IndexUpdate("loaded", 0, 0, ())
+            return previous, IndexUpdate("loaded", 0, 0, (), migrated_from=migrated_from)
         else:
             report(_describe_changes(previous.manifest.files, expected.files))
     corpus = load_corpus(settings.corpus_dir)
     for skipped in corpus.skipped:
         report(f"warning: skipped {skipped.name}: {skipped.reason}")
-    index, embedded, reused, untagged = build_index(corpus, encoder, tagger, settings, expected,
+    built, embedded, reused, untagged = build_index(corpus, encoder, tagger, settings, expected,
                                                     previous, progress)
-    save_index(index, settings.index_dir)
+    save_index(built, settings.index_dir, vocabulary)
+    index = load_index(settings.index_dir)
     action = "updated" if previous is not None else "built"
     report(f"Index {action}: {len(index.articles)} articles, {len(index.chunks)} passages "
            f"({embedded} texts embedded, {reused} reused).")
@@ -191,7 +194,7 @@ def open_index(
 def build_index(
     corpus: Corpus, encoder: Encoder, tagger: EntityTagger, settings: Settings, manifest: Manifest,
     previous: Index | None = None, progress: Progress | None = None,
-) -> tuple[Index, int, int, int]:
+) -> tuple[Built, int, int, int]:
     """Chunk, embed and tag a corpus, reusing what the previous index had for the same texts.
 
     Returns the index, the texts embedded, the texts reused and the sentences left untagged."""
@@ -202,9 +205,10 @@ def build_index(
         for chunk in chunk_article(article.info.id, article.text,
                                    settings.chunk_sentences, settings.chunk_overlap)
     ]
-    sentence_rows: dict[tuple[str, int, int], int] = {}
+    sentence_rows: dict[Sentence, int] = {}
     chunk_sentences = [
-        [sentence_rows.setdefault((c.article_id, s, e), len(sentence_rows)) for s, e in c.sentences]
+        [sentence_rows.setdefault(Sentence(c.article_id, s, e), len(sentence_rows))
+         for s, e in c.sentences]
         for c in chunks
     ]
     sentences = list(sentence_rows)
@@ -233,25 +237,24 @@ def build_index(
     tags, untagged = tagger.tag(untagged_texts) if untagged_texts else ([], 0)
     known_entities.update({_text_key(t): e for t, e in zip(untagged_texts, tags, strict=True)})
 
-    def store_of(texts: list[str]) -> FaissVectorStore:
-        store = FaissVectorStore(manifest.dim)
-        if texts:
-            store.add(np.stack([known[_text_key(t)] for t in texts]))
-        return store
+    def vectors_of(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, manifest.dim), dtype=np.float32)
+        return np.stack([known[_text_key(t)] for t in texts]).astype(np.float32)
 
-    index = Index(manifest, articles, chunks, sentences, chunk_sentences,
-                  store_of(passage_texts), store_of(sentence_texts),
-                  [known_entities[_text_key(t)] for t in sentence_texts],
-                  syndicated_copies([(c.article_id, c.text) for c in chunks]),
-                  Lexicon.build([c.text for c in chunks]))
+    rows = Rows(list(corpus.articles), chunks, sentences, chunk_sentences,
+                [known_entities[_text_key(t)] for t in sentence_texts],
+                syndicated_copies([(c.article_id, c.text) for c in chunks]))
+    built = Built(manifest, rows, vectors_of(passage_texts), vectors_of(sentence_texts),
+                  Lexicon.build(passage_texts))
     reused = len(set(passage_texts + sentence_texts)) - len(missing)
-    return index, len(missing), reused, untagged
+    return built, len(missing), reused, untagged
 
 
-def save_index(index: Index, index_dir: Path) -> None:
+def save_index(built: Built, index_dir: Path, vocabulary: Collection[str]) -> None:
     """Write a new version folder, then switch CURRENT to it in one atomic rename."""
     try:
-        _write_version(index, index_dir)
+        _write_version(built, index_dir, vocabulary)
     except OSError as e:
         raise IndexStoreError(
             f"cannot write the index to {index_dir}: {e.strerror or e}",
@@ -260,7 +263,7 @@ def save_index(index: Index, index_dir: Path) -> None:
         ) from e
 
 
-def _write_version(index: Index, index_dir: Path) -> None:
+def _write_version(built: Built, index_dir: Path, vocabulary: Collection[str]) -> None:
     index_dir.mkdir(parents=True, exist_ok=True)
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     try:
@@ -270,11 +273,12 @@ def _write_version(index: Index, index_dir: Path) -> None:
     folder = index_dir / version
     folder.mkdir()
     try:
-        _write_json(folder / "manifest.json", asdict(index.manifest))
-        _write_json(folder / "store.json", _store_json(index))
-        index.passage_vectors.save(folder / "passages.faiss")
-        index.sentence_vectors.save(folder / "sentences.faiss")
-        index.lexicon.save(folder)
+        labels = write_rows(folder, built.rows, vocabulary)
+        plans = {name: write_vectors(folder / name, vectors).to_json() for name, vectors in
+                 (("passages", built.passage_vectors), ("sentences", built.sentence_vectors))}
+        built.lexicon.save(folder)
+        _write_json(folder / "manifest.json",
+                    asdict(replace(built.manifest, entity_labels=labels, search=plans)))
         _fsync_dir(folder)
         pointer = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
         pointer.write_text(version + "\n")
@@ -295,36 +299,64 @@ def _remove_abandoned(index_dir: Path, keep: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_index(index_dir: Path) -> Index:
-    """Read the live version; FileNotFoundError if there is none, IndexStoreError if corrupt."""
+def _live_folder(index_dir: Path) -> Path:
     try:
-        version = (index_dir / CURRENT).read_text().strip()
+        return index_dir / (index_dir / CURRENT).read_text().strip()
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as e:
         raise IndexStoreError(f"cannot read {index_dir / CURRENT}: {e}") from None
-    folder = index_dir / version
+
+
+def load_index(index_dir: Path) -> Index:
+    """Open the live version; FileNotFoundError if there is none, IndexStoreError if corrupt."""
+    folder = _live_folder(index_dir)
     try:
         fields = json.loads((folder / "manifest.json").read_text())
-        migrated_from = fields.get("format") if fields.get("format") in MIGRATABLE else None
-        if migrated_from is not None:
-            fields["format"] = FORMAT_VERSION
         if fields.get("format") != FORMAT_VERSION:
             raise IndexStoreError(f"it was written by another version of qa-bot (format "
                                   f"{fields.get('format')}, this one reads {FORMAT_VERSION})",
                                   hint="run `qa-bot index`")
         manifest = Manifest(**fields)
-        store = json.loads((folder / "store.json").read_text())
-        passage_vectors = FaissVectorStore.load(folder / "passages.faiss")
-        sentence_vectors = FaissVectorStore.load(folder / "sentences.faiss")
-        index = _index_from_json(manifest, store, passage_vectors, sentence_vectors,
-                                 Lexicon.load(folder) if migrated_from is None else None)
-        index.migrated_from = migrated_from
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        index = Index(
+            manifest, StoredRows(folder, manifest.entity_labels),
+            SavedVectors.open(folder / "passages", SearchPlan(**manifest.search["passages"])),
+            SavedVectors.open(folder / "sentences", SearchPlan(**manifest.search["sentences"])),
+            Lexicon.load(folder))
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, sqlite3.Error) as e:
         raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
                               hint="run `qa-bot index --rebuild`") from None
     _check_consistent(index)
     return index
+
+
+def migrate_index(index_dir: Path, vocabulary: Collection[str]) -> int | None:
+    """Bring an index of an older format up to date in place, without re-embedding; returns the
+    format it was in, or None when it needed nothing."""
+    folder = _live_folder(index_dir)
+    try:
+        fields = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})") from None
+    old = fields.get("format")
+    if old not in MIGRATABLE:
+        return None
+    try:
+        manifest = Manifest(**fields | {"format": FORMAT_VERSION})
+        store = json.loads((folder / "store.json").read_text())
+        built = _built_from_json(manifest, store, _faiss_vectors(folder / "passages.faiss"),
+                                 _faiss_vectors(folder / "sentences.faiss"),
+                                 Lexicon.load(folder) if old >= 3 else None)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
+                              hint="run `qa-bot index --rebuild`") from None
+    save_index(built, index_dir, vocabulary)
+    return int(old)
+
+
+def _faiss_vectors(path: Path) -> np.ndarray:
+    index = faiss.read_index(str(path))
+    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
 
 
 def _manifest(settings: Settings, encoder: Encoder, tagger: EntityTagger,
@@ -357,7 +389,7 @@ def _known_vectors(index: Index | None) -> dict[str, np.ndarray]:
     for texts, store in (([c.text for c in index.chunks], index.passage_vectors),
                          ([index.sentence_text(r) for r in range(len(index.sentences))],
                           index.sentence_vectors)):
-        known.update({_text_key(t): v for t, v in zip(texts, store.vectors(), strict=True)})
+        known.update({_text_key(t): np.array(v) for t, v in zip(texts, store.vectors(), strict=True)})
     return known
 
 
@@ -368,43 +400,31 @@ def _known_entities(index: Index | None) -> dict[str, tuple[Entity, ...]]:
             for r, entities in enumerate(index.sentence_entities)}
 
 
-def _store_json(index: Index) -> dict[str, Any]:
-    return {
-        "articles": [asdict(a.info) | {"text": a.text} for a in index.articles.values()],
-        "passages": [
-            {"article": c.article_id, "start": c.start, "end": c.end, "sentences": rows}
-            for c, rows in zip(index.chunks, index.chunk_sentences, strict=True)
-        ],
-        "sentences": [list(s) for s in index.sentences],
-        "entities": [[[e.start, e.end, e.label] for e in entities]
-                     for entities in index.sentence_entities],
-        "copies": index.copies,
-    }
-
-
-def _index_from_json(
-    manifest: Manifest, store: dict[str, Any], passages: VectorStore, sentences: VectorStore,
-    lexicon: Lexicon | None,
-) -> Index:
+def _built_from_json(
+    manifest: Manifest, store: dict[str, Any], passage_vectors: np.ndarray,
+    sentence_vectors: np.ndarray, lexicon: Lexicon | None,
+) -> Built:
+    """An index of format 2 or 3 (one JSON document), read whole to be written anew."""
     articles = {}
     for record in store["articles"]:
         text = record.pop("text")
         articles[record["id"]] = Article(ArticleInfo(**record), text)
-    sentence_spans = [(str(a), int(s), int(e)) for a, s, e in store["sentences"]]
+    sentences = [Sentence(str(a), int(s), int(e)) for a, s, e in store["sentences"]]
     chunks, chunk_sentences = [], []
     for p in store["passages"]:
         text = articles[p["article"]].text
-        rows = [int(r) for r in p["sentences"]]
-        spans = tuple((sentence_spans[r][1], sentence_spans[r][2]) for r in rows)
+        members = [int(r) for r in p["sentences"]]
+        spans = tuple((sentences[r].start, sentences[r].end) for r in members)
         chunks.append(Chunk(p["article"], p["start"], p["end"], text[p["start"]: p["end"]], spans))
-        chunk_sentences.append(rows)
+        chunk_sentences.append(members)
     entities = [tuple(Entity(int(s), int(e), str(label)) for s, e, label in row)
                 for row in store["entities"]]
-    # An index of the previous format has neither: they are worked out from its passages.
+    # Format 2 has neither: they are worked out from its passages.
     copies = [[int(o) for o in others] for others in store["copies"]] if "copies" in store \
         else syndicated_copies([(c.article_id, c.text) for c in chunks])
-    return Index(manifest, articles, chunks, sentence_spans, chunk_sentences, passages, sentences,
-                 entities, copies, lexicon or Lexicon.build([c.text for c in chunks]))
+    rows = Rows(list(articles.values()), chunks, sentences, chunk_sentences, entities, copies)
+    return Built(manifest, rows, passage_vectors, sentence_vectors,
+                 lexicon or Lexicon.build([c.text for c in chunks]))
 
 
 def _check_consistent(index: Index) -> None:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from qa_bot.answer_types import NAMES, Expected, expected_answer, new_items
+from qa_bot.answer_types import Expected, expected_answer, new_items
 from qa_bot.index import Index
-from qa_bot.lexical import FUNCTION_WORDS, STEMMER, WORD, terms, words
+from qa_bot.lexical import FUNCTION_WORDS, STEMMER, terms, words
 from qa_bot.paraphrase import CloseWords
+from qa_bot.vectors import VectorStore
 
 QUOTE_POOL = 20  # passages whose quotes are worked out before the final ranking
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
@@ -107,35 +108,15 @@ class Retriever:
                  word_vectors: tuple[dict[str, int], np.ndarray] | None = None) -> None:
         self.index = index
         self.rules = rules
-        self.sentence_vectors = index.sentence_vectors.vectors()  # searched whole, per question
         # Per sentence, worked out the first time a question meets it, not for all at start-up.
         self._sentence_terms: dict[int, frozenset[str]] = {}
         self._sentence_phrases: dict[int, frozenset[tuple[str, str]]] = {}
         self._bylines: dict[int, bool] = {}
+        self._article_words: dict[str, frozenset[str]] = {}
         self._idf = index.lexicon.idf
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
-        self.article_words = {a: frozenset(words(article.text)) for a, article in index.articles.items()}
-        corpus_words = frozenset().union(*self.article_words.values())
-        # Words of names: every word of one (for counting), and, with their labels, the capitalised
-        # words the corpus never writes in lower case ("latakia", not "embassy").
-        written_lower = frozenset(w for a in index.articles.values() for w in WORD.findall(a.text)
-                                  if w.islower())
-        name_words: set[str] = set()
-        self._name_labels: dict[str, set[str]] = defaultdict(set)
-        for r, entities in enumerate(index.sentence_entities):
-            for e in entities:
-                if e.label not in NAMES:
-                    continue
-                for w in WORD.findall(index.sentence_text(r)[e.start: e.end]):
-                    lowered = w.lower().replace("’", "'")
-                    name_words.add(lowered)
-                    if w[:1].isupper() and w.lower() not in written_lower:
-                        self._name_labels[lowered].add(e.label)
-        self._name_words = frozenset(name_words)
-        self._close_words = CloseWords(*word_vectors, corpus_words, STEMMER.stemWord) \
+        self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
-        self._copies = index.copies
-        self._sentence_chunk = {r: c for c, rows in enumerate(index.chunk_sentences) for r in rows}
 
     def _terms_of(self, row: int) -> frozenset[str]:
         if row not in self._sentence_terms:
@@ -162,7 +143,13 @@ class Retriever:
     def name_labels(self, word: str) -> frozenset[str]:
         """The entity labels of a capitalised name word the corpus never writes in lower case
         ("putin": PERSON; nothing for "embassy")."""
-        return frozenset(self._name_labels.get(word, ()))
+        return self.index.rows.name_labels(word) or frozenset()
+
+    def article_words(self, article_id: str) -> frozenset[str]:
+        """The lower-cased words of an article."""
+        if article_id not in self._article_words:
+            self._article_words[article_id] = frozenset(words(self.index.articles[article_id].text))
+        return self._article_words[article_id]
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""
@@ -182,7 +169,7 @@ class Retriever:
         """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left
         out, unless a name is all there is: "100 Russian officials" does not count "russian troops",
         "7,600 Syrians" counts "syrians"."""
-        counted = tuple(w for w in counted if w.lower() not in self._name_words) or counted
+        counted = tuple(w for w in counted if self.index.rows.name_labels(w.lower()) is None) or counted
         stems = set(self.terms(" ".join(counted)))
         if self._close_words is not None and "close-words" in self.rules:
             stems |= {c for word in counted for c in self._close_words.of(word.lower())}
@@ -194,14 +181,14 @@ class Retriever:
         n = len(index.chunks)
         if n == 0:
             return []
-        scores, rows = index.passage_vectors.search(question.vector[None, :], min(CANDIDATES, n))
-        dense = [r for r in rows[0].tolist() if r >= 0]
-        passage_sim = dict(zip(rows[0].tolist(), scores[0].tolist(), strict=True))
+        scores, rows = index.passage_vectors.search(question.vector, CANDIDATES)
+        dense = rows.tolist()
+        passage_sim = dict(zip(dense, scores.tolist(), strict=True))
         lexical_scores = self._lexical_scores(question)
         lexical = [c for c in _top(lexical_scores, CANDIDATES) if lexical_scores[c] > 0]
-        sentence_sim = self.sentence_vectors @ question.vector
-        near_sentences = _top(sentence_sim, 2 * CANDIDATES)
-        pool = set(dense) | set(lexical) | {self._sentence_chunk[r] for r in near_sentences}
+        sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
+        pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
+        sentence_sim.prefetch(r for c in pool for r in index.chunk_sentences[c])
         scored: dict[int, ScoredSentence] = {}  # each sentence is scored once per question
 
         def score(row: int) -> ScoredSentence:
@@ -248,7 +235,7 @@ class Retriever:
         return max((score(row) for row in self.index.chunk_sentences[chunk]),
                    key=lambda s: s.match + s.bonus)
 
-    def _score(self, row: int, question: Question, similarity: np.ndarray) -> ScoredSentence:
+    def _score(self, row: int, question: Question, similarity: _Similarities) -> ScoredSentence:
         typed = not self._byline(row) and bool(self.new_items(question, row))
         return ScoredSentence(row, float(similarity[row]), self._coverage(question, row),
                               self._bonus(question, row, typed), typed)
@@ -365,7 +352,7 @@ class Retriever:
                 rows = _unshown_run(rows, quotes[c], shown)
             sentence = _normal(self.index.sentence_text(best[c].row))
             text = self._rows_normal(rows)
-            original = next((o for o in chosen if c in self._copies[o] or sentence in shown_text[o]
+            original = next((o for o in chosen if c in self.index.copies[o] or sentence in shown_text[o]
                              or text in shown_text[o] or shown_text[o] in text), None)
             if original is not None:
                 also_in[original].add(chunks[c].article_id)
@@ -374,7 +361,7 @@ class Retriever:
             shown_text[c] = text
             rows_of[c] = rows
             chosen.append(c)
-            also_in[c] = {chunks[o].article_id for o in self._copies[c]}
+            also_in[c] = {chunks[o].article_id for o in self.index.copies[c]}
             if len(chosen) == k:
                 break
         return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id})), rows_of[c]) for c in chosen]
@@ -386,6 +373,30 @@ class Retriever:
     def _shown_rows(self, chunk: int, quote_rows: tuple[int, ...]) -> tuple[int, ...]:
         rows = self.index.chunk_sentences[chunk] + list(quote_rows)
         return tuple(range(min(rows), max(rows) + 1))
+
+
+class _Similarities:
+    """Cosines of sentence rows to one question: the nearest found through the vector store, the
+    rest read when a ranker first needs them."""
+
+    def __init__(self, store: VectorStore, query: np.ndarray, nearest: int) -> None:
+        self._store = store
+        self._query = query
+        scores, rows = store.search(query, nearest)
+        self.nearest: list[int] = rows.tolist()
+        self._known = dict(zip(self.nearest, scores.tolist(), strict=True))
+
+    def prefetch(self, rows: Iterable[int]) -> None:
+        """Work out the cosines of these rows in one product."""
+        wanted = sorted({r for r in rows if r not in self._known})
+        if wanted:
+            self._known.update(zip(wanted, (self._store.vectors_of(wanted) @ self._query).tolist(),
+                                   strict=True))
+
+    def __getitem__(self, row: int) -> float:
+        if row not in self._known:
+            self.prefetch((row,))
+        return self._known[row]
 
 
 def _unshown_run(rows: tuple[int, ...], quote: tuple[int, ...], shown: set[int]) -> tuple[int, ...]:

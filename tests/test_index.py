@@ -2,7 +2,7 @@
 
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,8 @@ from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
 from qa_bot.errors import IndexStoreError
-from qa_bot.index import CURRENT, FaissVectorStore, load_index, open_index
+from qa_bot.index import CURRENT, Index, IndexUpdate, load_index, open_index
+from qa_bot.vectors import SavedVectors, SearchPlan, write_vectors
 from tests.conftest import SEEDS, TAGGER
 
 NEW_ARTICLE = (
@@ -31,7 +32,8 @@ def small_corpus(tmp_path: Path) -> Path:
     return folder
 
 
-def build(corpus: Path, index_dir: Path, encoder: Encoder, log: list[str] | None = None):  # type: ignore[no-untyped-def]
+def build(corpus: Path, index_dir: Path, encoder: Encoder,
+          log: list[str] | None = None) -> tuple[Index, IndexUpdate]:
     settings = Settings(corpus_dir=corpus, index_dir=index_dir)
     return open_index(settings, encoder, (log if log is not None else []).append, tagger=TAGGER)
 
@@ -51,17 +53,40 @@ def test_round_trip_keeps_passages_and_vectors(
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
-def test_faiss_search_matches_a_brute_force_oracle() -> None:
-    rng = np.random.default_rng(7)
-    data = rng.normal(size=(500, 32)).astype(np.float32)
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
-    store = FaissVectorStore(32)
-    store.add(data)
-    query = data[:3] + 0.01
+def clustered(rows: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors around a few hundred centres, as embeddings of news text lie."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(rows // 50, 1), dim))
+    data = centres[rng.integers(len(centres), size=rows)] + 0.6 * rng.normal(size=(rows, dim))
+    return (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_exact_search_matches_a_brute_force_oracle(tmp_path: Path) -> None:
+    data = clustered(500, 32, seed=7)
+    plan = write_vectors(tmp_path / "v", data)
+    assert plan.kind == "exact"
+    store = SavedVectors.open(tmp_path / "v", plan)
+    query = data[3] + 0.01
     scores, rows = store.search(query, 10)
-    oracle = np.argsort(-(query @ data.T), axis=1)[:, :10]
+    oracle = np.argsort(-(data @ query))[:10]
     assert (rows == oracle).all()
-    assert np.allclose(scores, np.take_along_axis(query @ data.T, oracle, axis=1), atol=1e-5)
+    assert np.allclose(scores, (data @ query)[oracle], atol=1e-5)
+    assert np.array_equal(store.vectors_of([5, 2]), data[[5, 2]])
+
+
+def test_graph_search_finds_nearly_all_of_the_exact_top_ten(tmp_path: Path) -> None:
+    data = clustered(20_000, 64, seed=11)
+    plan = write_vectors(tmp_path / "v", data, SearchPlan("hnsw-sq8", 32, 80, 128))
+    assert (tmp_path / "v.hnsw").exists()
+    store = SavedVectors.open(tmp_path / "v", plan)
+    rng = np.random.default_rng(3)
+    queries = data[rng.integers(len(data), size=100)] + 0.3 * rng.normal(size=(100, 64)).astype(np.float32)
+    found = 0
+    for query in queries:
+        scores, rows = store.search(query, 10)
+        found += len(set(rows.tolist()) & set(np.argsort(-(data @ query))[:10].tolist()))
+        assert np.allclose(scores, data[rows] @ query, atol=1e-5)  # re-ranked with the float vectors
+    assert found / 1000 >= 0.95
 
 
 def test_unchanged_corpus_is_loaded_without_embedding(
@@ -96,7 +121,7 @@ def test_corrupt_vectors_are_detected_and_rebuilt(
     small_corpus: Path, tmp_path: Path, encoder: Encoder
 ) -> None:
     build(small_corpus, tmp_path / "idx", encoder)
-    (live_folder(tmp_path / "idx") / "passages.faiss").write_bytes(b"garbage")
+    (live_folder(tmp_path / "idx") / "passages.npy").write_bytes(b"garbage")
     with pytest.raises(IndexStoreError, match="damaged"):
         load_index(tmp_path / "idx")
     log: list[str] = []
@@ -118,25 +143,53 @@ def test_index_built_with_another_model_is_rebuilt(
     assert any("another model" in line for line in log)
 
 
-def test_an_index_of_the_previous_format_is_migrated_without_embedding(
-    tmp_path: Path, encoder: Encoder
+def write_as_format(index: Index, folder: Path, old: int) -> None:
+    """Rewrite a live version folder as qa-bot wrote formats 2 and 3: one JSON store, FAISS files."""
+    import faiss
+
+    for name in ("passages", "sentences"):
+        flat = faiss.IndexFlatIP(index.manifest.dim)
+        flat.add(np.asarray(getattr(index, f"{name[:-1]}_vectors").vectors()))
+        faiss.write_index(flat, str(folder / f"{name}.faiss"))
+    store = {
+        "articles": [asdict(a.info) | {"text": a.text} for a in index.articles.values()],
+        "passages": [{"article": c.article_id, "start": c.start, "end": c.end, "sentences": rows}
+                     for c, rows in zip(index.chunks, index.chunk_sentences, strict=True)],
+        "sentences": [list(s) for s in index.sentences],
+        "entities": [[[e.start, e.end, e.label] for e in entities] for entities in index.sentence_entities],
+    } | ({"copies": list(index.copies)} if old >= 3 else {})
+    (folder / "store.json").write_text(json.dumps(store))
+    manifest = asdict(index.manifest) | {"format": old}
+    for new in ("entity_labels", "search"):
+        del manifest[new]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    for array in folder.glob("*.npy"):
+        array.unlink()
+    if old < 3:
+        shutil.rmtree(folder / "bm25")
+        (folder / "idf.json").unlink()
+
+
+@pytest.mark.parametrize("old", [2, 3])
+def test_an_index_of_an_older_format_is_migrated_without_embedding(
+    tmp_path: Path, encoder: Encoder, old: int
 ) -> None:
     syndicated = tmp_path / "syndicated"  # euronews and the FT carry the same opening passages
     syndicated.mkdir()
     for seed in sorted(SEEDS.glob("00[02]_*.txt")):
         shutil.copy(seed, syndicated / seed.name)
     built, _ = build(syndicated, tmp_path / "idx", encoder)
-    folder = live_folder(tmp_path / "idx")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    store = json.loads((folder / "store.json").read_text())
-    (folder / "manifest.json").write_text(json.dumps(manifest | {"format": 2}))
-    (folder / "store.json").write_text(json.dumps({k: v for k, v in store.items() if k != "copies"}))
+    copies, entities, chunks = list(built.copies), list(built.sentence_entities), list(built.chunks)
+    vectors = np.array(built.sentence_vectors.vectors())
+    write_as_format(built, live_folder(tmp_path / "idx"), old)
     log: list[str] = []
     migrated, update = build(syndicated, tmp_path / "idx", encoder, log)
     assert update.action == "loaded" and update.embedded == 0
-    assert any("migrated from format 2" in line for line in log)
-    assert migrated.copies == built.copies and any(built.copies)  # the seeds syndicate passages
-    assert json.loads((live_folder(tmp_path / "idx") / "manifest.json").read_text())["format"] == 3
+    assert any(f"migrated from format {old}" in line for line in log)
+    assert list(migrated.copies) == copies and any(copies)  # the seeds syndicate passages
+    assert list(migrated.sentence_entities) == entities and list(migrated.chunks) == chunks
+    assert np.array_equal(migrated.sentence_vectors.vectors(), vectors)
+    assert json.loads((live_folder(tmp_path / "idx") / "manifest.json").read_text())["format"] == 4
     log.clear()
     build(syndicated, tmp_path / "idx", encoder, log)
     assert not any("migrated" in line for line in log)  # saved: migrated once
@@ -144,10 +197,8 @@ def test_an_index_of_the_previous_format_is_migrated_without_embedding(
 
 def test_inconsistent_store_is_reported(small_corpus: Path, tmp_path: Path, encoder: Encoder) -> None:
     build(small_corpus, tmp_path / "idx", encoder)
-    store = live_folder(tmp_path / "idx") / "store.json"
-    data = json.loads(store.read_text())
-    data["passages"] = data["passages"][:-1]
-    store.write_text(json.dumps(data))
+    passages = live_folder(tmp_path / "idx") / "passages.rows.npy"
+    np.save(passages, np.load(passages)[:-1])
     with pytest.raises(IndexStoreError, match="passage vectors for"):
         load_index(tmp_path / "idx")
 
@@ -158,11 +209,11 @@ def test_a_crash_while_writing_leaves_the_old_index_usable(
     before, _ = build(small_corpus, tmp_path / "idx", encoder)
     (small_corpus / "005_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
 
-    def crash(self: FaissVectorStore, path: Path) -> None:
-        path.write_bytes(b"half a file")
+    def crash(path: Path, vectors: np.ndarray) -> SearchPlan:
+        path.with_suffix(".npy").write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(FaissVectorStore, "save", crash)
+    monkeypatch.setattr("qa_bot.index.write_vectors", crash)
     with pytest.raises(IndexStoreError, match="disk full"):
         build(small_corpus, tmp_path / "idx", encoder)
     monkeypatch.undo()
@@ -197,7 +248,7 @@ def test_entities_are_stored_with_the_index_and_a_reopen_never_loads_the_tagger(
     fresh = EntityTagger()
     reopened, update = open_index(Settings(corpus_dir=small_corpus, index_dir=tmp_path / "idx"), encoder,
                                   tagger=fresh)
-    assert update.action == "loaded" and reopened.sentence_entities == index.sentence_entities
+    assert update.action == "loaded" and list(reopened.sentence_entities) == list(index.sentence_entities)
     assert fresh._nlp is None  # an unchanged index costs no spaCy start-up
 
 

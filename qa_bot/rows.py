@@ -1,0 +1,301 @@
+"""An index's rows on disk: what each passage and sentence is, read on demand, never parsed whole.
+
+Glossary. A *sentence* is a span of one article's cleaned text. A *passage* (`Chunk`) is a window of
+consecutive sentences of one article: the unit that is embedded and ranked. A *candidate*
+(`retrieval.Candidate`) is a passage ranked for a question; the `types.Passage` a user sees is a
+candidate's sentences, widened to its quote.
+
+Files of a version folder:
+    rows.sqlite3        articles (metadata, text, their sentence rows), the words of names and
+                        their entity labels, the corpus words the model knows (for close words)
+    sentences.rows.npy  per sentence row: article row, start, end (offsets into the article text)
+    passages.rows.npy   per passage row: article row, start, end, first and last sentence row + 1
+    entities.npy        per sentence, its entities (start, end, label number), found through
+    entities.offsets.npy  the sentence's offset into the entity rows; labels in the manifest
+    copies.npy, copies.offsets.npy   per passage, the passages of other articles that repeat it
+Arrays are memory-mapped and articles are read from SQLite when first asked for, so opening a
+folder reads a few small tables whatever the size of the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple, TypeVar, overload
+
+import numpy as np
+
+from qa_bot.answer_types import NAMES
+from qa_bot.chunking import Chunk
+from qa_bot.corpus import Article
+from qa_bot.entities import Entity
+from qa_bot.lexical import WORD, words
+from qa_bot.types import ArticleInfo
+
+T = TypeVar("T")
+ARTICLE_CACHE = 4096  # articles kept in memory once read (their texts are a few kB each)
+
+
+class Sentence(NamedTuple):
+    """A sentence row: a span of one article's cleaned text."""
+
+    article_id: str
+    start: int
+    end: int
+
+
+@dataclass
+class Rows:
+    """The rows of an index in memory, as built (or migrated) and about to be written."""
+
+    articles: list[Article]
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    chunk_sentences: list[list[int]]  # per passage, its (consecutive) sentence rows
+    entities: list[tuple[Entity, ...]]  # per sentence row
+    copies: list[list[int]]  # per passage row
+
+
+def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[str]:
+    """Write the row files into a version folder; returns the entity labels, by number."""
+    article_row = {a.info.id: i for i, a in enumerate(rows.articles)}
+    sentences = np.array([(article_row[a], s, e) for a, s, e in rows.sentences],
+                         dtype=np.int64).reshape(-1, 3)
+    article_sentences: dict[int, list[int]] = {}
+    for row, (a, _, _) in enumerate(sentences.tolist()):
+        article_sentences.setdefault(a, [row, row])[1] = row
+    passages = []
+    for chunk, members in zip(rows.chunks, rows.chunk_sentences, strict=True):
+        if members != list(range(members[0], members[-1] + 1)):
+            raise ValueError(f"the sentences of a passage of {chunk.article_id} are not consecutive")
+        passages.append((article_row[chunk.article_id], chunk.start, chunk.end, members[0], members[-1] + 1))
+    labels = sorted({e.label for entities in rows.entities for e in entities})
+    label_number = {label: i for i, label in enumerate(labels)}
+    _save(folder / "sentences.rows.npy", sentences)
+    _save(folder / "passages.rows.npy", np.array(passages, dtype=np.int64).reshape(-1, 5))
+    _save_ragged(folder / "entities", [[(e.start, e.end, label_number[e.label]) for e in entities]
+                                       for entities in rows.entities], width=3)
+    _save_ragged(folder / "copies", [[(o,) for o in others] for others in rows.copies], width=1)
+    with sqlite3.connect(folder / "rows.sqlite3") as db:
+        db.executescript("""
+            CREATE TABLE articles (row INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, info TEXT NOT NULL,
+                                   text TEXT NOT NULL, first_sentence INTEGER, end_sentence INTEGER);
+            CREATE TABLE name_words (word TEXT PRIMARY KEY, labels TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE known_words (word TEXT PRIMARY KEY) WITHOUT ROWID;
+        """)
+        db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)", (
+            (i, a.info.id, json.dumps(asdict(a.info), ensure_ascii=False), a.text,
+             *(article_sentences.get(i, [0, -1])[0], article_sentences.get(i, [0, -1])[1] + 1))
+            for i, a in enumerate(rows.articles)))
+        db.executemany("INSERT INTO name_words VALUES (?, ?)",
+                       sorted((w, " ".join(sorted(ls))) for w, ls in _name_words(rows).items()))
+        corpus_words = {w for a in rows.articles for w in words(a.text)}
+        db.executemany("INSERT INTO known_words VALUES (?)",
+                       ((w,) for w in sorted(corpus_words & set(vocabulary))))
+    return labels
+
+
+def _name_words(rows: Rows) -> dict[str, set[str]]:
+    """Every word of a name, with its labels when it is capitalised and the corpus never writes it
+    in lower case ("latakia": GPE; "embassy": none)."""
+    written_lower = {w for a in rows.articles for w in WORD.findall(a.text) if w.islower()}
+    texts = {a.info.id: a.text for a in rows.articles}
+    found: dict[str, set[str]] = {}
+    for (article, start, _), entities in zip(rows.sentences, rows.entities, strict=True):
+        for e in entities:
+            if e.label not in NAMES:
+                continue
+            for w in WORD.findall(texts[article][start + e.start: start + e.end]):
+                lowered = w.lower().replace("’", "'")
+                labels = found.setdefault(lowered, set())
+                if w[:1].isupper() and w.lower() not in written_lower:
+                    labels.add(e.label)
+    return found
+
+
+class StoredRows:
+    """The row files of one version folder, opened for reading; safe to share between threads."""
+
+    def __init__(self, folder: Path, labels: Sequence[str]) -> None:
+        self._db = sqlite3.connect(f"file:{folder / 'rows.sqlite3'}?mode=ro", uri=True,
+                                   check_same_thread=False)
+        self._lock = threading.Lock()
+        self._sentences = np.load(folder / "sentences.rows.npy", mmap_mode="r")
+        self._passages = np.load(folder / "passages.rows.npy", mmap_mode="r")
+        self._entities = _Ragged(folder / "entities")
+        self._copies = _Ragged(folder / "copies")
+        self._labels = list(labels)
+        self.article_count = self._one("SELECT count(*) FROM articles")
+        self._article_by_row = lru_cache(maxsize=ARTICLE_CACHE)(self._read_article)
+        self._row_of_id = lru_cache(maxsize=ARTICLE_CACHE)(self._read_row_of_id)
+        self.articles = ArticleMap(self)
+        self.sentences = _View(len(self._sentences), self.sentence)
+        self.chunks = _View(len(self._passages), self.chunk)
+        self.chunk_sentences = _View(len(self._passages), self.passage_sentences)
+        self.sentence_entities = _View(len(self._entities), self.entities)
+        self.copies = _View(len(self._copies), self.passage_copies)
+
+    def _one(self, sql: str, *args: object) -> int:
+        with self._lock:
+            return int(self._db.execute(sql, args).fetchone()[0])
+
+    def _read_article(self, row: int) -> tuple[Article, range]:
+        with self._lock:
+            found = self._db.execute("SELECT info, text, first_sentence, end_sentence FROM articles "
+                                     "WHERE row = ?", (row,)).fetchone()
+        if found is None:
+            raise KeyError(row)
+        info, text, first, end = found
+        return Article(ArticleInfo(**json.loads(info)), text), range(first, end)
+
+    def _read_row_of_id(self, article_id: str) -> int:
+        with self._lock:
+            found = self._db.execute("SELECT row FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if found is None:
+            raise KeyError(article_id)
+        return int(found[0])
+
+    def article(self, article_id: str) -> Article:
+        """An article by id (KeyError if the index has none)."""
+        return self._article_by_row(self._row_of_id(article_id))[0]
+
+    def article_ids(self) -> Iterator[str]:
+        """Every article id, in row order."""
+        with self._lock:
+            found = self._db.execute("SELECT id FROM articles ORDER BY row").fetchall()
+        return (str(i) for (i,) in found)
+
+    def article_sentences(self, article_id: str) -> range:
+        """The sentence rows of an article (empty when it has none, or is not indexed)."""
+        try:
+            return self._article_by_row(self._row_of_id(article_id))[1]
+        except KeyError:
+            return range(0)
+
+    def sentence(self, row: int) -> Sentence:
+        """Which article a sentence row is in, and where."""
+        article, start, end = self._sentences[row].tolist()
+        return Sentence(self._article_by_row(article)[0].info.id, start, end)
+
+    def sentence_text(self, row: int) -> str:
+        """The verbatim text of a sentence row."""
+        article, start, end = self._sentences[row].tolist()
+        return self._article_by_row(article)[0].text[start:end]
+
+    def chunk(self, row: int) -> Chunk:
+        """A passage row with its text and sentence spans."""
+        article_row, start, end, first, last = self._passages[row].tolist()
+        article = self._article_by_row(article_row)[0]
+        spans = tuple((s, e) for _, s, e in self._sentences[first:last].tolist())
+        return Chunk(article.info.id, start, end, article.text[start:end], spans)
+
+    def passage_sentences(self, row: int) -> list[int]:
+        """The sentence rows of a passage, in order."""
+        _, _, _, first, last = self._passages[row].tolist()
+        return list(range(first, last))
+
+    def passage_of_sentence(self, row: int) -> int:
+        """The last passage that holds a sentence row."""
+        return int(np.searchsorted(self._passages[:, 3], row, side="right")) - 1
+
+    def entities(self, row: int) -> tuple[Entity, ...]:
+        """The entities of a sentence row, offsets into the sentence."""
+        return tuple(Entity(s, e, self._labels[label]) for s, e, label in self._entities[row].tolist())
+
+    def passage_copies(self, row: int) -> list[int]:
+        """The passages of other articles that repeat a passage row."""
+        return [int(o) for o in self._copies[row][:, 0]]
+
+    def name_labels(self, word: str) -> frozenset[str] | None:
+        """The labels of a lower-cased word of a name (empty when the corpus also writes it in
+        lower case); None when the word is in no name."""
+        with self._lock:
+            found = self._db.execute("SELECT labels FROM name_words WHERE word = ?", (word,)).fetchone()
+        return None if found is None else frozenset(found[0].split())
+
+    def known_words(self) -> list[str]:
+        """The corpus's words that the model has a vector for (at most the model's vocabulary)."""
+        with self._lock:
+            return [w for (w,) in self._db.execute("SELECT word FROM known_words")]
+
+    def close(self) -> None:
+        """Close the database (the arrays are unmapped when no longer referenced)."""
+        self._db.close()
+
+
+class ArticleMap(Mapping[str, Article]):
+    """The articles of an index by id, read when first asked for."""
+
+    def __init__(self, rows: StoredRows) -> None:
+        self._rows = rows
+
+    def __getitem__(self, article_id: str) -> Article:
+        return self._rows.article(article_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._rows.article_ids()
+
+    def __len__(self) -> int:
+        return self._rows.article_count
+
+    def __contains__(self, article_id: object) -> bool:
+        try:
+            self._rows.article(str(article_id))
+        except KeyError:
+            return False
+        return True
+
+
+class _View(Sequence[T]):
+    """A read-only sequence whose items are made on demand from row files."""
+
+    def __init__(self, length: int, item: Callable[[int], T]) -> None:
+        self._length = length
+        self._item = item
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, row: int) -> T: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[T]: ...
+    def __getitem__(self, row: int | slice) -> T | list[T]:
+        if isinstance(row, slice):
+            return [self._item(r) for r in range(*row.indices(self._length))]
+        if not 0 <= row < self._length:
+            if -self._length <= row < 0:
+                return self._item(row + self._length)
+            raise IndexError(row)
+        return self._item(row)
+
+
+class _Ragged:
+    """Rows of varying length: `<stem>.npy` holds them end to end, `<stem>.offsets.npy` where each starts."""
+
+    def __init__(self, stem: Path) -> None:
+        self._data = np.load(stem.with_suffix(".npy"), mmap_mode="r")
+        self._offsets = np.load(stem.with_suffix(".offsets.npy"), mmap_mode="r")
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        return self._data[int(self._offsets[row]): int(self._offsets[row + 1])]
+
+
+def _save_ragged(stem: Path, rows: list[list[tuple[int, ...]]], width: int) -> None:
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(r) for r in rows])
+    flat = [item for r in rows for item in r]
+    _save(stem.with_suffix(".npy"), np.array(flat, dtype=np.int64).reshape(-1, width))
+    _save(stem.with_suffix(".offsets.npy"), offsets)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    np.save(path, array)
