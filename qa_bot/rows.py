@@ -9,6 +9,7 @@ Files of a version folder:
     rows.sqlite3        articles (metadata, text, their sentence rows), the words of names and
                         their entity labels, the corpus words the model knows (for close words)
     sentences.rows.npy  per sentence row: article row, start, end (offsets into the article text)
+    sentences.passage.npy  per sentence row, the last passage that holds it
     passages.rows.npy   per passage row: article row, start, end, first and last sentence row + 1
     entities.npy        per sentence, its entities (start, end, label number), found through
     entities.offsets.npy  the sentence's offset into the entity rows; labels in the manifest
@@ -74,10 +75,14 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
         if members != list(range(members[0], members[-1] + 1)):
             raise ValueError(f"the sentences of a passage of {chunk.article_id} are not consecutive")
         passages.append((article_row[chunk.article_id], chunk.start, chunk.end, members[0], members[-1] + 1))
+    sentence_passage = np.zeros(len(rows.sentences), dtype=np.int64)
+    for passage, members in enumerate(rows.chunk_sentences):
+        sentence_passage[members] = passage
     labels = sorted({e.label for entities in rows.entities for e in entities})
     label_number = {label: i for i, label in enumerate(labels)}
     _save(folder / "sentences.rows.npy", sentences)
     _save(folder / "passages.rows.npy", np.array(passages, dtype=np.int64).reshape(-1, 5))
+    _save(folder / "sentences.passage.npy", sentence_passage)
     _save_ragged(folder / "entities", [[(e.start, e.end, label_number[e.label]) for e in entities]
                                        for entities in rows.entities], width=3)
     _save_ragged(folder / "copies", [[(o,) for o in others] for others in rows.copies], width=1)
@@ -125,8 +130,9 @@ class StoredRows:
         self._db = sqlite3.connect(f"file:{folder / 'rows.sqlite3'}?mode=ro", uri=True,
                                    check_same_thread=False)
         self._lock = threading.Lock()
-        self._sentences = np.load(folder / "sentences.rows.npy", mmap_mode="r")
-        self._passages = np.load(folder / "passages.rows.npy", mmap_mode="r")
+        self._sentences = _mapped(folder / "sentences.rows.npy")
+        self._passages = _mapped(folder / "passages.rows.npy")
+        self._sentence_passage = _mapped(folder / "sentences.passage.npy")
         self._entities = _Ragged(folder / "entities")
         self._copies = _Ragged(folder / "copies")
         self._labels = list(labels)
@@ -201,7 +207,7 @@ class StoredRows:
 
     def passage_of_sentence(self, row: int) -> int:
         """The last passage that holds a sentence row."""
-        return int(np.searchsorted(self._passages[:, 3], row, side="right")) - 1
+        return int(self._sentence_passage[row])
 
     def entities(self, row: int) -> tuple[Entity, ...]:
         """The entities of a sentence row, offsets into the sentence."""
@@ -279,8 +285,8 @@ class _Ragged:
     """Rows of varying length: `<stem>.npy` holds them end to end, `<stem>.offsets.npy` where each starts."""
 
     def __init__(self, stem: Path) -> None:
-        self._data = np.load(stem.with_suffix(".npy"), mmap_mode="r")
-        self._offsets = np.load(stem.with_suffix(".offsets.npy"), mmap_mode="r")
+        self._data = _mapped(stem.with_suffix(".npy"))
+        self._offsets = _mapped(stem.with_suffix(".offsets.npy"))
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -295,6 +301,11 @@ def _save_ragged(stem: Path, rows: list[list[tuple[int, ...]]], width: int) -> N
     flat = [item for r in rows for item in r]
     _save(stem.with_suffix(".npy"), np.array(flat, dtype=np.int64).reshape(-1, width))
     _save(stem.with_suffix(".offsets.npy"), offsets)
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """An array file, memory-mapped (as a plain array: indexing a `np.memmap` costs microseconds)."""
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 def _save(path: Path, array: np.ndarray) -> None:

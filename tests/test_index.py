@@ -264,3 +264,20 @@ def test_an_index_from_an_older_qa_bot_is_rebuilt_with_a_clear_message(
     _, update = build(small_corpus, tmp_path / "idx", encoder, log)
     assert update.action == "built"
     assert any("another version of qa-bot" in line and "format 1" in line for line in log)
+
+
+def test_an_index_past_the_exact_limit_is_searched_through_its_graphs(
+    small_corpus: Path, tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exact, _ = build(small_corpus, tmp_path / "exact", encoder)
+    monkeypatch.setattr("qa_bot.vectors.EXACT_UP_TO", 10)
+    graphs, _ = build(small_corpus, tmp_path / "graphs", encoder)
+    folder = live_folder(tmp_path / "graphs")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {plan["kind"] for plan in manifest["search"].values()} == {"hnsw-sq8"}
+    assert (folder / "passages.hnsw").exists() and (folder / "sentences.hnsw").exists()
+    query = exact.sentence_vectors.vectors()[7]
+    for name in ("passage_vectors", "sentence_vectors"):
+        want = getattr(exact, name).search(query, 5)
+        got = getattr(graphs, name).search(query, 5)
+        assert got[1].tolist() == want[1].tolist() and np.allclose(got[0], want[0])
