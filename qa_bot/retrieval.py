@@ -14,6 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,6 +37,8 @@ HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores t
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
+SENTENCE_CACHE = 200_000  # sentences whose terms, phrases and byline test are kept (~100 MB)
+ARTICLE_CACHE = 4096  # articles whose words are kept
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
 
 # Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
@@ -108,30 +111,22 @@ class Retriever:
                  word_vectors: tuple[dict[str, int], np.ndarray] | None = None) -> None:
         self.index = index
         self.rules = rules
-        # Per sentence, worked out the first time a question meets it, not for all at start-up.
-        self._sentence_terms: dict[int, frozenset[str]] = {}
-        self._sentence_phrases: dict[int, frozenset[tuple[str, str]]] = {}
-        self._bylines: dict[int, bool] = {}
-        self._article_words: dict[str, frozenset[str]] = {}
+        # Per sentence (and article), worked out when a question first meets it, not at start-up,
+        # and kept for the sentences met most recently.
+        self._terms_of = lru_cache(maxsize=SENTENCE_CACHE)(self._sentence_terms)
+        self._phrases_of = lru_cache(maxsize=SENTENCE_CACHE)(self._sentence_phrases)
+        self._byline = lru_cache(maxsize=SENTENCE_CACHE)(self._is_byline)
+        self.article_words = lru_cache(maxsize=ARTICLE_CACHE)(self._article_words)
         self._idf = index.lexicon.idf
         self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
 
-    def _terms_of(self, row: int) -> frozenset[str]:
-        if row not in self._sentence_terms:
-            self._sentence_terms[row] = frozenset(self.terms(self.index.sentence_text(row)))
-        return self._sentence_terms[row]
+    def _sentence_terms(self, row: int) -> frozenset[str]:
+        return frozenset(self.terms(self.index.sentence_text(row)))
 
-    def _phrases_of(self, row: int) -> frozenset[tuple[str, str]]:
-        if row not in self._sentence_phrases:
-            self._sentence_phrases[row] = _phrases(self.index.sentence_text(row))
-        return self._sentence_phrases[row]
-
-    def _byline(self, row: int) -> bool:
-        if row not in self._bylines:
-            self._bylines[row] = self._is_byline(row)
-        return self._bylines[row]
+    def _sentence_phrases(self, row: int) -> frozenset[tuple[str, str]]:
+        return _phrases(self.index.sentence_text(row))
 
     def _is_byline(self, row: int) -> bool:
         """"By Jane Smith · 3 May 2016", or a line that starts with the article's author."""
@@ -145,11 +140,9 @@ class Retriever:
         ("putin": PERSON; nothing for "embassy")."""
         return self.index.rows.name_labels(word) or frozenset()
 
-    def article_words(self, article_id: str) -> frozenset[str]:
+    def _article_words(self, article_id: str) -> frozenset[str]:
         """The lower-cased words of an article."""
-        if article_id not in self._article_words:
-            self._article_words[article_id] = frozenset(words(self.index.articles[article_id].text))
-        return self._article_words[article_id]
+        return frozenset(words(self.index.articles[article_id].text))
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words."""
