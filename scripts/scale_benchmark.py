@@ -86,7 +86,7 @@ def source_sentences(index_dir: Path) -> list[Source]:
 
 def write_scaled_index(folder: Path, passages: int, sentences: list[Source]) -> None:
     """An index of about `passages` passages of recombined real sentences, with synthetic vectors."""
-    from qa_bot.chunking import chunk_article
+    from qa_bot.chunking import Chunk, chunk_article
     from qa_bot.corpus import Article
     from qa_bot.encoder import Encoder
     from qa_bot.index import FORMAT_VERSION, Built, Manifest, save_index
@@ -97,7 +97,10 @@ def write_scaled_index(folder: Path, passages: int, sentences: list[Source]) -> 
     rng = random.Random(passages)
     noise = np.random.default_rng(passages)
     known = {text: i for i, (text, _, _) in enumerate(sentences)}
-    articles, chunks, rows, chunk_sentences = [], [], {}, []
+    articles: list[Article] = []
+    chunks: list[Chunk] = []
+    rows: dict[Sentence, int] = {}
+    chunk_sentences: list[list[int]] = []
     while len(chunks) < passages:
         article_id = f"synthetic_{len(articles):07d}.txt"
         paragraphs = [" ".join(s[0] for s in rng.sample(sentences, rng.randint(2, 4)))
