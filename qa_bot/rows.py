@@ -67,9 +67,9 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
     article_row = {a.info.id: i for i, a in enumerate(rows.articles)}
     sentences = np.array([(article_row[a], s, e) for a, s, e in rows.sentences],
                          dtype=np.int64).reshape(-1, 3)
-    article_sentences: dict[int, list[int]] = {}
+    article_sentences: dict[int, list[int]] = {}  # article row -> [first, end) of its sentence rows
     for row, (a, _, _) in enumerate(sentences.tolist()):
-        article_sentences.setdefault(a, [row, row])[1] = row
+        article_sentences.setdefault(a, [row, row])[1] = row + 1
     passages = []
     for chunk, members in zip(rows.chunks, rows.chunk_sentences, strict=True):
         if members != list(range(members[0], members[-1] + 1)):
@@ -80,9 +80,9 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
         sentence_passage[members] = passage
     labels = sorted({e.label for entities in rows.entities for e in entities})
     label_number = {label: i for i, label in enumerate(labels)}
-    _save(folder / "sentences.rows.npy", sentences)
-    _save(folder / "passages.rows.npy", np.array(passages, dtype=np.int64).reshape(-1, 5))
-    _save(folder / "sentences.passage.npy", sentence_passage)
+    np.save(folder / "sentences.rows.npy", sentences)
+    np.save(folder / "passages.rows.npy", np.array(passages, dtype=np.int64).reshape(-1, 5))
+    np.save(folder / "sentences.passage.npy", sentence_passage)
     _save_ragged(folder / "entities", [[(e.start, e.end, label_number[e.label]) for e in entities]
                                        for entities in rows.entities], width=3)
     _save_ragged(folder / "copies", [[(o,) for o in others] for others in rows.copies], width=1)
@@ -95,7 +95,7 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
         """)
         db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)", (
             (i, a.info.id, json.dumps(asdict(a.info), ensure_ascii=False), a.text,
-             *(article_sentences.get(i, [0, -1])[0], article_sentences.get(i, [0, -1])[1] + 1))
+             *article_sentences.get(i, (0, 0)))
             for i, a in enumerate(rows.articles)))
         db.executemany("INSERT INTO name_words VALUES (?, ?)",
                        sorted((w, " ".join(sorted(ls))) for w, ls in _name_words(rows).items()))
@@ -169,6 +169,14 @@ class StoredRows:
     def article(self, article_id: str) -> Article:
         """An article by id (KeyError if the index has none)."""
         return self._article_by_row(self._row_of_id(article_id))[0]
+
+    def has_article(self, article_id: str) -> bool:
+        """Whether the index holds an article (without reading its text)."""
+        try:
+            self._row_of_id(article_id)
+        except KeyError:
+            return False
+        return True
 
     def article_ids(self) -> Iterator[str]:
         """Every article id, in row order."""
@@ -250,11 +258,7 @@ class ArticleMap(Mapping[str, Article]):
         return self._rows.article_count
 
     def __contains__(self, article_id: object) -> bool:
-        try:
-            self._rows.article(str(article_id))
-        except KeyError:
-            return False
-        return True
+        return self._rows.has_article(str(article_id))
 
 
 class _View(Sequence[T]):
@@ -299,14 +303,10 @@ def _save_ragged(stem: Path, rows: list[list[tuple[int, ...]]], width: int) -> N
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(r) for r in rows])
     flat = [item for r in rows for item in r]
-    _save(stem.with_suffix(".npy"), np.array(flat, dtype=np.int64).reshape(-1, width))
-    _save(stem.with_suffix(".offsets.npy"), offsets)
+    np.save(stem.with_suffix(".npy"), np.array(flat, dtype=np.int64).reshape(-1, width))
+    np.save(stem.with_suffix(".offsets.npy"), offsets)
 
 
 def _mapped(path: Path) -> np.ndarray:
     """An array file, memory-mapped (as a plain array: indexing a `np.memmap` costs microseconds)."""
     return np.asarray(np.load(path, mmap_mode="r"))
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    np.save(path, array)
