@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa_bot import __version__
+from qa_bot.allocator import reuse_freed_memory
 from qa_bot.config import Settings, env_name
 from qa_bot.errors import QABotError
 from qa_bot.telegram_bot.settings import configure_parser as configure_telegram
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; domain errors become one readable line and their exit code."""
     # As PID 1 in a container a process gets no default SIGTERM handling: make it an exit.
     signal.signal(signal.SIGTERM, _terminate)
+    reuse_freed_memory()
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(corpus_dir=getattr(args, "corpus", None),
