@@ -7,7 +7,8 @@ Layout of `index_dir`:
     v-<stamp>/rows.sqlite3, *.rows.npy, entities*.npy, copies*.npy   the rows (see `rows.py`)
     v-<stamp>/passages.npy    one vector per passage row (`.hnsw` beside it for big corpora)
     v-<stamp>/sentences.npy   one vector per sentence row (likewise)
-    v-<stamp>/bm25/, idf.json the lexical index (see `lexical.py`)
+    v-<stamp>/bm25/, words.*, sentence_words*   the lexical index and each sentence's words
+                              (see `lexical.py`)
 Opening a version memory-maps its files. A crash while writing leaves CURRENT pointing at the
 previous, complete version.
 """
@@ -35,17 +36,18 @@ from qa_bot.corpus import Article, Corpus, SourceFile, load_corpus, scan
 from qa_bot.encoder import Encoder
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
-from qa_bot.lexical import Lexicon
+from qa_bot.lexical import BuiltLexicon, Lexicon, build_lexicon
 from qa_bot.rows import Rows, Sentence, StoredRows, write_rows
 from qa_bot.syndication import syndicated_copies
 from qa_bot.types import ArticleInfo
 from qa_bot.vectors import SavedVectors, SearchPlan, VectorStore, write_vectors
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # An older format that can be brought up to date without re-embedding -> what changed.
 MIGRATABLE = {
     2: "syndicated copies and the lexical index are built at index time, and the rows are read on demand",
     3: "the rows are read on demand instead of parsed whole",
+    4: "each sentence's words are stored, so questions do not re-tokenise them",
 }
 CURRENT = "CURRENT"
 ABANDONED_AFTER_S = 3600
@@ -84,7 +86,7 @@ class Index:
     rows: StoredRows
     passage_vectors: VectorStore
     sentence_vectors: VectorStore
-    lexicon: Lexicon  # BM25 over the passages and each term's inverse document frequency
+    lexicon: Lexicon  # BM25 over the passages, each term's IDF, each sentence's words
 
     @property
     def articles(self) -> Mapping[str, Article]:
@@ -120,6 +122,10 @@ class Index:
         """The verbatim text of a sentence row."""
         return self.rows.sentence_text(row)
 
+    def sentence_article(self, row: int) -> Article:
+        """The article a sentence row is in."""
+        return self.rows.sentence_article(row)
+
 
 @dataclass
 class Built:
@@ -129,7 +135,7 @@ class Built:
     rows: Rows
     passage_vectors: np.ndarray
     sentence_vectors: np.ndarray
-    lexicon: Lexicon
+    lexicon: BuiltLexicon
 
 
 @dataclass(frozen=True)
@@ -246,15 +252,28 @@ def build_index(
                 [known_entities[_text_key(t)] for t in sentence_texts],
                 syndicated_copies([(c.article_id, c.text) for c in chunks]))
     built = Built(manifest, rows, vectors_of(passage_texts), vectors_of(sentence_texts),
-                  Lexicon.build(passage_texts))
+                  build_lexicon(passage_texts, sentence_texts))
     reused = len(set(passage_texts + sentence_texts)) - len(missing)
     return built, len(missing), reused, untagged
 
 
 def save_index(built: Built, index_dir: Path, vocabulary: Collection[str]) -> None:
     """Write a new version folder, then switch CURRENT to it in one atomic rename."""
+
+    def write(folder: Path) -> None:
+        labels = write_rows(folder, built.rows, vocabulary)
+        plans = {name: write_vectors(folder / name, vectors).to_json() for name, vectors in
+                 (("passages", built.passage_vectors), ("sentences", built.sentence_vectors))}
+        built.lexicon.save(folder)
+        _write_json(folder / "manifest.json",
+                    asdict(replace(built.manifest, entity_labels=labels, search=plans)))
+
+    _write_version(index_dir, write)
+
+
+def _write_version(index_dir: Path, write: Callable[[Path], None]) -> None:
     try:
-        _write_version(built, index_dir, vocabulary)
+        _switch_version(index_dir, write)
     except OSError as e:
         raise IndexStoreError(
             f"cannot write the index to {index_dir}: {e.strerror or e}",
@@ -263,7 +282,7 @@ def save_index(built: Built, index_dir: Path, vocabulary: Collection[str]) -> No
         ) from e
 
 
-def _write_version(built: Built, index_dir: Path, vocabulary: Collection[str]) -> None:
+def _switch_version(index_dir: Path, write: Callable[[Path], None]) -> None:
     index_dir.mkdir(parents=True, exist_ok=True)
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     try:
@@ -273,12 +292,7 @@ def _write_version(built: Built, index_dir: Path, vocabulary: Collection[str]) -
     folder = index_dir / version
     folder.mkdir()
     try:
-        labels = write_rows(folder, built.rows, vocabulary)
-        plans = {name: write_vectors(folder / name, vectors).to_json() for name, vectors in
-                 (("passages", built.passage_vectors), ("sentences", built.sentence_vectors))}
-        built.lexicon.save(folder)
-        _write_json(folder / "manifest.json",
-                    asdict(replace(built.manifest, entity_labels=labels, search=plans)))
+        write(folder)
         _fsync_dir(folder)
         pointer = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
         pointer.write_text(version + "\n")
@@ -322,7 +336,7 @@ def load_index(index_dir: Path) -> Index:
             manifest, StoredRows(folder, manifest.entity_labels),
             SavedVectors.open(folder / "passages", SearchPlan(**manifest.search["passages"])),
             SavedVectors.open(folder / "sentences", SearchPlan(**manifest.search["sentences"])),
-            Lexicon.load(folder))
+            Lexicon(folder))
     except (OSError, ValueError, TypeError, KeyError, RuntimeError, sqlite3.Error) as e:
         raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
                               hint="run `qa-bot index --rebuild`") from None
@@ -343,15 +357,46 @@ def migrate_index(index_dir: Path, vocabulary: Collection[str]) -> int | None:
         return None
     try:
         manifest = Manifest(**fields | {"format": FORMAT_VERSION})
-        store = json.loads((folder / "store.json").read_text())
-        built = _built_from_json(manifest, store, _faiss_vectors(folder / "passages.faiss"),
-                                 _faiss_vectors(folder / "sentences.faiss"),
-                                 Lexicon.load(folder) if old >= 3 else None)
-    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        if old == 4:
+            lexicon = _lexicon_of(StoredRows(folder, manifest.entity_labels))
+        else:
+            store = json.loads((folder / "store.json").read_text())
+            built = _built_from_json(manifest, store, _faiss_vectors(folder / "passages.faiss"),
+                                     _faiss_vectors(folder / "sentences.faiss"))
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, sqlite3.Error) as e:
         raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
                               hint="run `qa-bot index --rebuild`") from None
-    save_index(built, index_dir, vocabulary)
-    return int(old)
+    if old != 4:
+        save_index(built, index_dir, vocabulary)
+        return int(old)
+
+    def write(new: Path) -> None:
+        # The rows and vectors stay as they are (linked, not copied); the lexicon is new.
+        for name in ("rows.sqlite3", "sentences.rows.npy", "sentences.passage.npy", "passages.rows.npy",
+                     "entities.npy", "entities.offsets.npy", "copies.npy", "copies.offsets.npy",
+                     *(f"{v}{suffix}" for v in ("passages", "sentences") for suffix in (".npy", ".hnsw"))):
+            if (folder / name).exists():
+                _link_or_copy(folder / name, new / name)
+        lexicon.save(new)
+        _write_json(new / "manifest.json", asdict(manifest))
+
+    _write_version(index_dir, write)
+    return 4
+
+
+def _lexicon_of(rows: StoredRows) -> BuiltLexicon:
+    try:
+        return build_lexicon([c.text for c in rows.chunks],
+                             [rows.sentence_text(r) for r in range(len(rows.sentences))])
+    finally:
+        rows.close()
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _faiss_vectors(path: Path) -> np.ndarray:
@@ -402,7 +447,7 @@ def _known_entities(index: Index | None) -> dict[str, tuple[Entity, ...]]:
 
 def _built_from_json(
     manifest: Manifest, store: dict[str, Any], passage_vectors: np.ndarray,
-    sentence_vectors: np.ndarray, lexicon: Lexicon | None,
+    sentence_vectors: np.ndarray,
 ) -> Built:
     """An index of format 2 or 3 (one JSON document), read whole to be written anew."""
     articles = {}
@@ -424,7 +469,7 @@ def _built_from_json(
         else syndicated_copies([(c.article_id, c.text) for c in chunks])
     rows = Rows(list(articles.values()), chunks, sentences, chunk_sentences, entities, copies)
     return Built(manifest, rows, passage_vectors, sentence_vectors,
-                 lexicon or Lexicon.build([c.text for c in chunks]))
+                 build_lexicon([c.text for c in chunks], [articles[a].text[s:e] for a, s, e in sentences]))
 
 
 def _check_consistent(index: Index) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from qa_bot.answer_types import Expected, expected_answer, new_items
 from qa_bot.index import Index
-from qa_bot.lexical import FUNCTION_WORDS, STEMMER, terms, words
+from qa_bot.lexical import FUNCTION_WORDS, STEMMER, Lexicon, terms, words
 from qa_bot.paraphrase import CloseWords
 from qa_bot.vectors import VectorStore
 
@@ -37,8 +37,9 @@ HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores t
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
-SENTENCE_CACHE = 200_000  # sentences whose terms, phrases and byline test are kept (~100 MB)
+SENTENCE_CACHE = 200_000  # sentences whose byline test is kept
 ARTICLE_CACHE = 4096  # articles whose words are kept
+_PAIR = 1 << 31  # a pair of word numbers (each below 2^31) as one number: first * _PAIR + second
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
 
 # Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
@@ -88,7 +89,7 @@ class ScoredSentence:
     @property
     def match(self) -> float:
         """How well the sentence matches the question, without the bonuses (0..1)."""
-        return SENTENCE_SIMILARITY_WEIGHT * self.similarity + SENTENCE_COVERAGE_WEIGHT * self.coverage
+        return _match(self.similarity, self.coverage)
 
 
 @dataclass(frozen=True)
@@ -113,25 +114,15 @@ class Retriever:
         self.rules = rules
         # Per sentence (and article), worked out when a question first meets it, not at start-up,
         # and kept for the sentences met most recently.
-        self._terms_of = lru_cache(maxsize=SENTENCE_CACHE)(self._sentence_terms)
-        self._phrases_of = lru_cache(maxsize=SENTENCE_CACHE)(self._sentence_phrases)
         self._byline = lru_cache(maxsize=SENTENCE_CACHE)(self._is_byline)
         self.article_words = lru_cache(maxsize=ARTICLE_CACHE)(self._article_words)
-        self._idf = index.lexicon.idf
-        self._unknown_idf = 1.5 * max(self._idf.values(), default=1.0)
         self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
-
-    def _sentence_terms(self, row: int) -> frozenset[str]:
-        return frozenset(self.terms(self.index.sentence_text(row)))
-
-    def _sentence_phrases(self, row: int) -> frozenset[tuple[str, str]]:
-        return _phrases(self.index.sentence_text(row))
 
     def _is_byline(self, row: int) -> bool:
         """"By Jane Smith · 3 May 2016", or a line that starts with the article's author."""
         text = self.index.sentence_text(row)
-        author = self.index.articles[self.index.sentences[row][0]].info.author
+        author = self.index.sentence_article(row).info.author
         return bool(_BYLINE.match(text)) and len(text.split()) <= MAX_BYLINE_WORDS \
             or bool(author) and _BY.sub("", text).startswith(str(author))
 
@@ -150,7 +141,7 @@ class Retriever:
 
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
-        weights = {t: self._idf.get(t, self._unknown_idf) for t in self.terms(text)}
+        weights = self.index.lexicon.term_weights(self.terms(text))
         asks_author = bool(_ASKS_AUTHOR.search(text))
         expected = None if asks_author else expected_answer(text)
         counted = self._counted(expected.counted) if expected else frozenset()
@@ -182,14 +173,23 @@ class Retriever:
         sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
         sentence_sim.prefetch(r for c in pool for r in index.chunk_sentences[c])
+        overlap = _Overlap(index.lexicon, question)
+        overlap.prefetch(r for c in pool for r in index.chunk_sentences[c])
         scored: dict[int, ScoredSentence] = {}  # each sentence is scored once per question
+        bounds: dict[int, tuple[float, float, float]] = {}  # similarity, coverage, phrase bonus
+
+        def untyped(row: int) -> tuple[float, float, float]:
+            if row not in bounds:
+                bounds[row] = self._untyped(row, question, sentence_sim, overlap)
+            return bounds[row]
 
         def score(row: int) -> ScoredSentence:
             if row not in scored:
-                scored[row] = self._score(row, question, sentence_sim)
+                scored[row] = self._score(row, question, untyped(row))
             return scored[row]
 
-        best = {c: self._best_sentence(c, score) for c in pool}
+        most = self._most_bonus(question)
+        best = {c: self._best_sentence(c, score, untyped, most) for c in pool}
         rankings = [dense, sorted(pool, key=lambda c: -best[c].match)[:CANDIDATES], lexical]
         fused: dict[int, float] = defaultdict(float)
         for ranking in rankings:
@@ -224,14 +224,45 @@ class Retriever:
         numeric = question.expected is not None and question.expected.numeric
         return NUMBER_TYPE_BONUS if numeric else ANSWER_TYPE_BONUS
 
-    def _best_sentence(self, chunk: int, score: Callable[[int], ScoredSentence]) -> ScoredSentence:
-        return max((score(row) for row in self.index.chunk_sentences[chunk]),
-                   key=lambda s: s.match + s.bonus)
+    def _best_sentence(self, chunk: int, score: Callable[[int], ScoredSentence],
+                       untyped: Callable[[int], tuple[float, float, float]], most: float,
+                       ) -> ScoredSentence:
+        """The passage's sentence with the highest match plus bonus, the first of equals. A sentence
+        that could not beat the best so far even with the answer bonus is not typed (the costly part)."""
+        ceilings = sorted((-(_match(*untyped(row)[:2]) + untyped(row)[2] + most), row)
+                          for row in self.index.chunk_sentences[chunk])
+        best = score(ceilings[0][1])
+        for ceiling, row in ceilings[1:]:
+            if -ceiling + 1e-9 < best.match + best.bonus:
+                break
+            sentence = score(row)
+            strength, best_strength = sentence.match + sentence.bonus, best.match + best.bonus
+            if strength > best_strength or strength == best_strength and row < best.row:
+                best = sentence
+        return best
 
-    def _score(self, row: int, question: Question, similarity: _Similarities) -> ScoredSentence:
-        typed = not self._byline(row) and bool(self.new_items(question, row))
-        return ScoredSentence(row, float(similarity[row]), self._coverage(question, row),
-                              self._bonus(question, row, typed), typed)
+    def _most_bonus(self, question: Question) -> float:
+        """The most a sentence's answer-type (or byline) test can add to its bonus."""
+        if question.asks_author:
+            return AUTHOR_BONUS
+        return self._type_bonus(question) if question.expected is not None else 0.0
+
+    def _untyped(self, row: int, question: Question, similarity: _Similarities,
+                 overlap: _Overlap) -> tuple[float, float, float]:
+        """A sentence's cosine, coverage and phrase bonus: what it scores before typing its items."""
+        phrase = 0.0
+        if question.phrases and "phrase" in self.rules and not question.asks_author:
+            phrase = PHRASE_BONUS * overlap.phrases(row) / len(question.phrases)
+        return float(similarity[row]), overlap.coverage(row), phrase
+
+    def _score(self, row: int, question: Question, untyped: tuple[float, float, float]) -> ScoredSentence:
+        similarity, coverage, phrase = untyped
+        typed = bool(self.new_items(question, row)) and not self._byline(row)
+        if question.asks_author:
+            bonus = AUTHOR_BONUS if self._byline(row) else 0.0
+        else:
+            bonus = (self._type_bonus(question) if typed and "answer-type" in self.rules else 0.0) + phrase
+        return ScoredSentence(row, similarity, coverage, bonus, typed)
 
     def new_items(self, question: Question, row: int) -> list[str]:
         """Items of the kind the question asks for in a sentence, not named by the question."""
@@ -297,25 +328,9 @@ class Retriever:
         return not _TERMINAL.search(self.index.sentence_text(row))
 
     def _same_paragraph(self, a: int, b: int) -> bool:
-        article, start, end = self.index.sentences[min(a, b)]
+        _, start, _ = self.index.sentences[min(a, b)]
         _, next_start, _ = self.index.sentences[max(a, b)]
-        return "\n" not in self.index.articles[article].text[start:next_start]
-
-    def _coverage(self, question: Question, row: int) -> float:
-        weights = question.term_weights
-        if not weights:
-            return 0.0
-        present = self._terms_of(row)
-        return sum(w for t, w in weights.items() if t in present) / sum(weights.values())
-
-    def _bonus(self, question: Question, row: int, typed: bool) -> float:
-        if question.asks_author:
-            return AUTHOR_BONUS if self._byline(row) else 0.0
-        bonus = self._type_bonus(question) if typed and "answer-type" in self.rules else 0.0
-        if question.phrases and "phrase" in self.rules:
-            shared = len(question.phrases & self._phrases_of(row))
-            bonus += PHRASE_BONUS * shared / len(question.phrases)
-        return bonus
+        return "\n" not in self.index.sentence_article(a).text[start:next_start]
 
     def _lexical_scores(self, question: Question) -> np.ndarray:
         return self.index.lexicon.scores(question.text, len(self.index.chunks))
@@ -360,8 +375,8 @@ class Retriever:
         return [(c, tuple(sorted(also_in[c] - {chunks[c].article_id})), rows_of[c]) for c in chosen]
 
     def _rows_normal(self, rows: tuple[int, ...]) -> str:
-        article, start, _ = self.index.sentences[rows[0]]
-        return _normal(self.index.articles[article].text[start: self.index.sentences[rows[-1]][2]])
+        _, start, _ = self.index.sentences[rows[0]]
+        return _normal(self.index.sentence_article(rows[0]).text[start: self.index.sentences[rows[-1]][2]])
 
     def _shown_rows(self, chunk: int, quote_rows: tuple[int, ...]) -> tuple[int, ...]:
         rows = self.index.chunk_sentences[chunk] + list(quote_rows)
@@ -392,6 +407,57 @@ class _Similarities:
         return self._known[row]
 
 
+class _Overlap:
+    """What sentence rows share with one question: the IDF-weighted share of its terms, and how
+    many of its word pairs they hold, from the word numbers stored for each sentence."""
+
+    def __init__(self, lexicon: Lexicon, question: Question) -> None:
+        self._lexicon = lexicon
+        order = list(question.term_weights)
+        numbers = lexicon.term_numbers(order)
+        self._weights = list(question.term_weights.values())
+        self._total = sum(self._weights)
+        self._term_at = {numbers[t]: i for i, t in enumerate(order) if t in numbers}
+        known = lexicon.word_numbers([w for pair in question.phrases for w in pair])
+        pairs = {(known[a], known[b]) for a, b in question.phrases if a in known and b in known}
+        self._pair_codes = np.array(sorted(a * _PAIR + b for a, b in pairs), dtype=np.int64)
+        self._known: dict[int, tuple[float, int]] = {}
+
+    def prefetch(self, rows: Iterable[int]) -> None:
+        """Work out the coverage and word pairs of these rows at once."""
+        wanted = sorted({r for r in rows if r not in self._known})
+        if not wanted:
+            return
+        words, lengths = self._lexicon.sentence_words(wanted)
+        owner = np.repeat(np.arange(len(wanted)), lengths)
+        present: dict[int, set[int]] = defaultdict(set)  # owner -> positions of the question's terms
+        terms = self._lexicon.stem_of[words]
+        hits = np.flatnonzero(np.isin(terms, np.fromiter(self._term_at, dtype=np.int64)))
+        for o, t in zip(owner[hits].tolist(), terms[hits].tolist(), strict=True):
+            present[o].add(self._term_at[t])
+        pairs: dict[int, set[int]] = defaultdict(set)  # owner -> the question's pairs it holds
+        if len(self._pair_codes) and len(words) > 1:
+            codes = words[:-1].astype(np.int64) * _PAIR + words[1:]
+            hits = np.flatnonzero(np.isin(codes, self._pair_codes) & (owner[:-1] == owner[1:]))
+            for o, code in zip(owner[hits].tolist(), codes[hits].tolist(), strict=True):
+                pairs[o].add(code)
+        for o, row in enumerate(wanted):
+            covered = sum(self._weights[i] for i in sorted(present[o])) / self._total if self._total else 0.0
+            self._known[row] = (covered, len(pairs[o]))
+
+    def coverage(self, row: int) -> float:
+        """The IDF-weighted share of the question's terms the sentence holds (0..1)."""
+        if row not in self._known:
+            self.prefetch((row,))
+        return self._known[row][0]
+
+    def phrases(self, row: int) -> int:
+        """How many of the question's word pairs the sentence holds."""
+        if row not in self._known:
+            self.prefetch((row,))
+        return self._known[row][1]
+
+
 def _unshown_run(rows: tuple[int, ...], quote: tuple[int, ...], shown: set[int]) -> tuple[int, ...]:
     """The run of rows around the quote that stops where the shown rows begin."""
     first, last = min(quote), max(quote)
@@ -408,6 +474,10 @@ def _top(scores: np.ndarray, k: int) -> list[int]:
         part = np.argpartition(-scores, k)[:k]
         return part[np.argsort(-scores[part])].tolist()
     return np.argsort(-scores).tolist()
+
+
+def _match(similarity: float, coverage: float) -> float:
+    return SENTENCE_SIMILARITY_WEIGHT * similarity + SENTENCE_COVERAGE_WEIGHT * coverage
 
 
 def _normal(text: str) -> str:

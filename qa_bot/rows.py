@@ -32,6 +32,7 @@ from typing import NamedTuple, TypeVar, overload
 import numpy as np
 
 from qa_bot.answer_types import NAMES
+from qa_bot.arrays import Ragged, mapped, save_ragged
 from qa_bot.chunking import Chunk
 from qa_bot.corpus import Article
 from qa_bot.entities import Entity
@@ -83,9 +84,9 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
     np.save(folder / "sentences.rows.npy", sentences)
     np.save(folder / "passages.rows.npy", np.array(passages, dtype=np.int64).reshape(-1, 5))
     np.save(folder / "sentences.passage.npy", sentence_passage)
-    _save_ragged(folder / "entities", [[(e.start, e.end, label_number[e.label]) for e in entities]
-                                       for entities in rows.entities], width=3)
-    _save_ragged(folder / "copies", [[(o,) for o in others] for others in rows.copies], width=1)
+    save_ragged(folder / "entities", [[(e.start, e.end, label_number[e.label]) for e in entities]
+                                      for entities in rows.entities], width=3)
+    save_ragged(folder / "copies", [[(o,) for o in others] for others in rows.copies], width=1)
     with sqlite3.connect(folder / "rows.sqlite3") as db:
         db.executescript("""
             CREATE TABLE articles (row INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, info TEXT NOT NULL,
@@ -130,11 +131,11 @@ class StoredRows:
         self._db = sqlite3.connect(f"file:{folder / 'rows.sqlite3'}?mode=ro", uri=True,
                                    check_same_thread=False)
         self._lock = threading.Lock()
-        self._sentences = _mapped(folder / "sentences.rows.npy")
-        self._passages = _mapped(folder / "passages.rows.npy")
-        self._sentence_passage = _mapped(folder / "sentences.passage.npy")
-        self._entities = _Ragged(folder / "entities")
-        self._copies = _Ragged(folder / "copies")
+        self._sentences = mapped(folder / "sentences.rows.npy")
+        self._passages = mapped(folder / "passages.rows.npy")
+        self._sentence_passage = mapped(folder / "sentences.passage.npy")
+        self._entities = Ragged(folder / "entities")
+        self._copies = Ragged(folder / "copies")
         self._labels = list(labels)
         self.article_count = self._one("SELECT count(*) FROM articles")
         self._article_by_row = lru_cache(maxsize=ARTICLE_CACHE)(self._read_article)
@@ -195,6 +196,10 @@ class StoredRows:
         """Which article a sentence row is in, and where."""
         article, start, end = self._sentences[row].tolist()
         return Sentence(self._article_by_row(article)[0].info.id, start, end)
+
+    def sentence_article(self, row: int) -> Article:
+        """The article a sentence row is in."""
+        return self._article_by_row(int(self._sentences[row, 0]))[0]
 
     def sentence_text(self, row: int) -> str:
         """The verbatim text of a sentence row."""
@@ -283,30 +288,3 @@ class _View(Sequence[T]):
                 return self._item(row + self._length)
             raise IndexError(row)
         return self._item(row)
-
-
-class _Ragged:
-    """Rows of varying length: `<stem>.npy` holds them end to end, `<stem>.offsets.npy` where each starts."""
-
-    def __init__(self, stem: Path) -> None:
-        self._data = _mapped(stem.with_suffix(".npy"))
-        self._offsets = _mapped(stem.with_suffix(".offsets.npy"))
-
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    def __getitem__(self, row: int) -> np.ndarray:
-        return self._data[int(self._offsets[row]): int(self._offsets[row + 1])]
-
-
-def _save_ragged(stem: Path, rows: list[list[tuple[int, ...]]], width: int) -> None:
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(r) for r in rows])
-    flat = [item for r in rows for item in r]
-    np.save(stem.with_suffix(".npy"), np.array(flat, dtype=np.int64).reshape(-1, width))
-    np.save(stem.with_suffix(".offsets.npy"), offsets)
-
-
-def _mapped(path: Path) -> np.ndarray:
-    """An array file, memory-mapped (as a plain array: indexing a `np.memmap` costs microseconds)."""
-    return np.asarray(np.load(path, mmap_mode="r"))

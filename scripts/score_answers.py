@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from qa_bot.evaluation import EvalQuestion, EvalReport, Outcome, contains_answer, read_questions, shape_table
 
@@ -34,7 +35,7 @@ def main() -> None:
     print("\n".join(shape_table(report)))
 
 
-def score(q: EvalQuestion, answer: dict) -> Outcome:  # type: ignore[type-arg]
+def score(q: EvalQuestion, answer: dict[str, Any]) -> Outcome:
     """Judge one JSON answer the way `qa_bot.evaluation.score` judges an Answer."""
     passages = answer["passages"]
     rank = None if q.unanswerable else next(

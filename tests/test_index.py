@@ -12,7 +12,7 @@ from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
 from qa_bot.errors import IndexStoreError
-from qa_bot.index import CURRENT, Index, IndexUpdate, load_index, open_index
+from qa_bot.index import CURRENT, FORMAT_VERSION, Index, IndexUpdate, load_index, open_index
 from qa_bot.vectors import SavedVectors, SearchPlan, write_vectors
 from tests.conftest import SEEDS, TAGGER
 
@@ -144,9 +144,18 @@ def test_index_built_with_another_model_is_rebuilt(
 
 
 def write_as_format(index: Index, folder: Path, old: int) -> None:
-    """Rewrite a live version folder as qa-bot wrote formats 2 and 3: one JSON store, FAISS files."""
+    """Rewrite a live version folder as earlier qa-bots wrote it: format 4 without each sentence's
+    words (and with idf.json), formats 2 and 3 as one JSON store and FAISS files."""
     import faiss
 
+    for lexicon_file in ("words.sqlite3", "words.term.npy", "sentence_words.npy",
+                         "sentence_words.offsets.npy"):
+        (folder / lexicon_file).unlink()
+    (folder / "idf.json").write_text(json.dumps({"russia": 1.0}))
+    manifest = asdict(index.manifest) | {"format": old}
+    if old == 4:
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        return
     for name in ("passages", "sentences"):
         flat = faiss.IndexFlatIP(index.manifest.dim)
         flat.add(np.asarray(getattr(index, f"{name[:-1]}_vectors").vectors()))
@@ -159,18 +168,18 @@ def write_as_format(index: Index, folder: Path, old: int) -> None:
         "entities": [[[e.start, e.end, e.label] for e in entities] for entities in index.sentence_entities],
     } | ({"copies": list(index.copies)} if old >= 3 else {})
     (folder / "store.json").write_text(json.dumps(store))
-    manifest = asdict(index.manifest) | {"format": old}
     for new in ("entity_labels", "search"):
         del manifest[new]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     for array in folder.glob("*.npy"):
         array.unlink()
+    (folder / "rows.sqlite3").unlink()
     if old < 3:
         shutil.rmtree(folder / "bm25")
         (folder / "idf.json").unlink()
 
 
-@pytest.mark.parametrize("old", [2, 3])
+@pytest.mark.parametrize("old", [2, 3, 4])
 def test_an_index_of_an_older_format_is_migrated_without_embedding(
     tmp_path: Path, encoder: Encoder, old: int
 ) -> None:
@@ -189,7 +198,8 @@ def test_an_index_of_an_older_format_is_migrated_without_embedding(
     assert list(migrated.copies) == copies and any(copies)  # the seeds syndicate passages
     assert list(migrated.sentence_entities) == entities and list(migrated.chunks) == chunks
     assert np.array_equal(migrated.sentence_vectors.vectors(), vectors)
-    assert json.loads((live_folder(tmp_path / "idx") / "manifest.json").read_text())["format"] == 4
+    manifest = json.loads((live_folder(tmp_path / "idx") / "manifest.json").read_text())
+    assert manifest["format"] == FORMAT_VERSION
     log.clear()
     build(syndicated, tmp_path / "idx", encoder, log)
     assert not any("migrated" in line for line in log)  # saved: migrated once
