@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -256,21 +257,32 @@ def _bot_health(settings: Settings) -> int:
 
 
 class _ProgressBar:
-    """A one-line embedding progress bar on stderr."""
+    """A one-line embedding progress bar on stderr, with the rate so far and the time left at it."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started: float | None = None
         self._last = -1.0
 
     def __call__(self, done: int, total: int) -> None:
         if total == 0:
             return
-        now = time.monotonic()
+        now = self._clock()
+        if self._started is None:
+            self._started = now
         if done < total and now - self._last < 0.2:
             return
         self._last = now
         width = 30
         filled = width * done // total
-        sys.stderr.write(f"\rEmbedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        elapsed = now - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        pace = f", {rate:.0f} texts/s" if rate else ""
+        # Texts are embedded longest first, so the time left is an upper bound.
+        left = f", {(total - done) / rate:.0f} s left" if rate and done < total else ""
+        took = f" in {elapsed:.0f} s" if done >= total else ""
+        sys.stderr.write(f"\rEmbedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+                         f"{pace}{left}{took}\x1b[K")
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()

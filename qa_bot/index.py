@@ -22,6 +22,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -237,10 +238,13 @@ def build_index(
         progress(0, len(missing))
     # Longest first, so each batch pads to texts of about its own length.
     missing.sort(key=len, reverse=True)
-    fresh = encoder.encode(missing, settings.batch_size, advance) if missing else None
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # Tagging runs while the model embeds (both release the GIL for their numeric work).
+        tagging = background.submit(tagger.tag, untagged_texts) if untagged_texts else None
+        fresh = encoder.encode(missing, settings.batch_size, advance) if missing else None
+        tags, untagged = tagging.result() if tagging is not None else ([], 0)
     if fresh is not None:
         known.update({_text_key(t): v for t, v in zip(missing, fresh, strict=True)})
-    tags, untagged = tagger.tag(untagged_texts) if untagged_texts else ([], 0)
     known_entities.update({_text_key(t): e for t, e in zip(untagged_texts, tags, strict=True)})
 
     def vectors_of(texts: list[str]) -> np.ndarray:

@@ -1,6 +1,11 @@
 """Measure start-up, indexing and warm-question latency on this machine, and print the numbers.
 
     .venv/bin/python scripts/benchmark.py [--corpus seeds] [--repeat 5]
+    .venv/bin/python scripts/benchmark.py --ingest   # indexing rate against the raw encoder
+
+`--ingest` indexes the repository's real articles (the seeds, corpus2 and both newsroom sets) from
+scratch in a fresh process, and encodes the texts that indexing embedded with
+`SentenceTransformer.encode` (batch 64) in another: their rates, and indexing's peak memory.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--synthetic", type=int, metavar="N",
                         help="add N generated articles (seeded) to a copy of the corpus, for scale")
+    parser.add_argument("--ingest", action="store_true", help="measure the indexing rate instead")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # the measured side of --ingest
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_ingest_child(args.child, args.corpus)))
+        return
+    if args.ingest:
+        _ingest()
+        return
     scratch = tempfile.TemporaryDirectory()
     if args.synthetic:
         args.corpus = _with_synthetic(args.corpus, args.synthetic, Path(scratch.name))
@@ -102,6 +115,70 @@ def _cold_asks(settings: Settings, question: str, repeat: int) -> list[tuple[flo
         peak_kib = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0])
         runs.append((time.perf_counter() - started, peak_kib / 1024))
     return runs
+
+
+INGEST_CORPORA = [REPO / "seeds", *(REPO / "tests" / "data" / name
+                                    for name in ("corpus2", "newsroom_tune", "newsroom_holdout"))]
+
+
+def _ingest() -> None:
+    """Index real articles from scratch, then encode the same texts with the raw encoder."""
+    import shutil
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus = Path(scratch) / "corpus"
+        corpus.mkdir()
+        for folder in INGEST_CORPORA:
+            for article in folder.iterdir():
+                shutil.copy(article, corpus / f"{folder.name}_{article.name}")
+        results = {}
+        for side in ("index", "raw"):
+            child = subprocess.run([sys.executable, __file__, "--child", side, "--corpus", str(corpus)],
+                                   cwd=REPO, check=True, capture_output=True, text=True)
+            results[side] = json.loads(child.stdout.strip().splitlines()[-1])
+    index, raw = results["index"], results["raw"]
+    print(f"corpus: {index['articles']} articles of {len(INGEST_CORPORA)} sets, {index['texts']} texts "
+          f"(passages and sentences) embedded, {index['sentences']} sentences tagged")
+    print(f"`qa-bot index` from scratch:       {index['seconds']:6.2f} s  "
+          f"{index['texts'] / index['seconds']:5.0f} texts/s  peak {index['peak_mib']:.0f} MiB "
+          "(model loaded before timing)")
+    print(f"SentenceTransformer.encode, b=64: {raw['seconds']:6.2f} s  "
+          f"{raw['texts'] / raw['seconds']:5.0f} texts/s")
+    print(f"indexing rate / raw encoder rate: {raw['seconds'] / index['seconds']:6.2f}x")
+
+
+def _ingest_child(side: str, corpus: Path) -> dict[str, float]:
+    from qa_bot.config import Settings
+    from qa_bot.encoder import Encoder
+    from qa_bot.entities import EntityTagger
+    from qa_bot.index import open_index
+
+    encoder = Encoder()
+    with tempfile.TemporaryDirectory() as index_dir:
+        texts_file = Path(tempfile.gettempdir()) / "qa-bot-ingest-texts.json"
+        if side == "raw":
+            texts = json.loads(texts_file.read_text())
+            model = encoder._sentence_transformer()
+            model.encode(["Warm up."] * 64, batch_size=64)
+            started = time.perf_counter()
+            model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+            return {"seconds": time.perf_counter() - started, "texts": len(texts)}
+        tagger = EntityTagger()
+        tagger.tag(["Warm up."])
+        encoder.encode(["Warm up."] * 64)  # loads (and the first time exports) the bulk model
+        started = time.perf_counter()
+        index, update = open_index(Settings(corpus_dir=corpus, index_dir=Path(index_dir)), encoder,
+                                   tagger=tagger)
+        seconds = time.perf_counter() - started
+        peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+        texts = sorted({c.text for c in index.chunks}
+                       | {index.sentence_text(r) for r in range(len(index.sentences))})
+        texts_file.write_text(json.dumps(texts))
+        assert update.embedded == len(texts), "every text should have been embedded once"
+        return {"seconds": seconds, "texts": len(texts), "peak_mib": peak,
+                "articles": len(index.articles), "sentences": len(index.sentences)}
 
 
 def _with_synthetic(corpus: Path, n: int, scratch: Path) -> Path:

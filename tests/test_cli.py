@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa_bot.answer import RULES, Answerer
-from qa_bot.cli import _ablation, main
+from qa_bot.cli import _ablation, _ProgressBar, main
 from qa_bot.config import Settings
 from qa_bot.evaluation import read_questions
 from tests.conftest import DATA, REPO
@@ -140,3 +140,16 @@ def test_an_unknown_rule_is_named_and_listed(capsys: pytest.CaptureFixture[str])
     assert main(["eval", "--without", "no-such-rule", str(DATA / "dev_questions.jsonl")]) == 1
     err = capsys.readouterr().err
     assert "no rule named no-such-rule" in err and "answer-type" in err
+
+
+def test_the_progress_bar_shows_rate_and_time_left(capsys: pytest.CaptureFixture[str]) -> None:
+    now = [100.0]
+    bar = _ProgressBar(clock=lambda: now[0])
+    bar(0, 1000)
+    now[0] = 110.0
+    bar(250, 1000)
+    now[0] = 140.0
+    bar(1000, 1000)
+    lines = capsys.readouterr().err.split("\r")
+    assert "250/1000, 25 texts/s, 30 s left" in lines[2]
+    assert lines[3].startswith("Embedding [" + "#" * 30 + "] 1000/1000, 25 texts/s in 40 s")

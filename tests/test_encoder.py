@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qa_bot.answer import Answerer
 from qa_bot.encoder import QUESTION_TEXTS, Encoder
@@ -15,14 +17,36 @@ from tests.conftest import DATA, REPO
 ODD = ["", "a " * 400, "Ünïcödé — “quotes” 🙂 and ‘apostrophes’?", "HOW MANY SOLDIERS LEFT DAMASCUS", "?"]
 
 
-def test_numpy_and_torch_give_the_same_vectors(encoder: Encoder) -> None:
+def test_numpy_onnx_and_torch_give_the_same_vectors(encoder: Encoder) -> None:
     questions = [json.loads(line)["q"] for line in (DATA / "dev_questions.jsonl").read_text().splitlines()]
     texts = questions + ODD
-    bulk = encoder.encode(texts * 2)[: len(texts)]  # more than QUESTION_TEXTS: sentence-transformers
-    assert len(texts) * 2 > QUESTION_TEXTS
+    bulk = encoder.encode(texts * 2)[: len(texts)]  # more than QUESTION_TEXTS: the exported model
+    assert len(texts) * 2 > QUESTION_TEXTS and encoder._onnx() is not None
     one_by_one = np.vstack([encoder.encode([t]) for t in texts])  # NumPy
-    assert ((bulk * one_by_one).sum(axis=1) >= 0.9999).all()
+    reference = encoder._sentence_transformer().encode(texts, normalize_embeddings=True)  # torch
+    assert ((bulk * reference).sum(axis=1) >= 0.9999).all()
+    assert ((one_by_one * reference).sum(axis=1) >= 0.9999).all()
     assert np.allclose(np.linalg.norm(one_by_one, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_export_is_made_once_and_kept(tmp_path: Path) -> None:
+    first = Encoder(cache=tmp_path)
+    first.encode(ODD * 3)
+    exported = list(tmp_path.glob("*.onnx"))
+    assert len(exported) == 1 and not list(tmp_path.glob(".*.tmp"))
+    made = exported[0].stat().st_mtime_ns
+    second = Encoder(cache=tmp_path)
+    assert second._onnx() is not None and exported[0].stat().st_mtime_ns == made
+
+
+def test_without_a_usable_cache_indexing_falls_back_to_torch(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    encoder = Encoder(cache=blocker / "cache")  # cannot be created
+    vectors = encoder.encode(ODD * 3)
+    assert encoder._onnx() is None and "indexing with torch" in caplog.text
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
 def test_word_vectors_are_the_models_input_embeddings(encoder: Encoder) -> None:
