@@ -3,11 +3,19 @@
 Each passage is cut into overlapping runs of words (shingles); a passage of another article that
 shares most of the shorter one's shingles is a copy. Retrieval folds copies into one result
 listed with every article that carries it (`also_in`).
+
+Pairs are proposed by rare shingles only: if a passage shares at least SYNDICATION_OVERLAP of its
+shingles with a longer one, that one holds at least one of any larger remaining share of them, so
+the passage's least common shingles (a share just over 1 - SYNDICATION_OVERLAP) find every copy
+at least as long as it; the shorter side of each pair finds the pair. The work grows with how often
+those rare shingles repeat, not with the pairs of passages that share a common phrase.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import gc
+import math
+from collections import defaultdict
 from collections.abc import Sequence
 
 from qa_bot.lexical import words
@@ -18,19 +26,35 @@ SYNDICATION_OVERLAP = 0.6  # share of the shorter passage's shingles that makes 
 
 def syndicated_copies(passages: Sequence[tuple[str, str]]) -> list[list[int]]:
     """For each (article id, text) passage, the passages of other articles that repeat most of it."""
+    # Millions of shingle tuples make every pass of the cycle collector longer: at 160,000
+    # passages it took 35.6 s with it and 25.1 s without. Nothing made here is cyclic.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _copies(passages)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _copies(passages: Sequence[tuple[str, str]]) -> list[list[int]]:
     shingles = [_shingles(text) for _, text in passages]
-    holders: dict[tuple[str, ...], set[int]] = defaultdict(set)
+    holders: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for c, sh in enumerate(shingles):
         for s in sh:
-            holders[s].add(c)
-    copies: list[list[int]] = []
+            holders[s].append(c)
+    copies: list[set[int]] = [set() for _ in passages]
     for c, sh in enumerate(shingles):
-        shared: Counter[int] = Counter()
-        for s in sh:
-            shared.update(o for o in holders[s] if passages[o][0] != passages[c][0])
-        copies.append(sorted(other for other, n in shared.items()
-                             if n >= SYNDICATION_OVERLAP * min(len(sh), len(shingles[other]))))
-    return copies
+        # One more than the most shingles a copy may lack.
+        enough = len(sh) - math.ceil(SYNDICATION_OVERLAP * len(sh)) + 1
+        proposing = sorted(sh, key=lambda s: len(holders[s]))[:enough]
+        candidates = {o for s in proposing for o in holders[s]
+                      if len(shingles[o]) >= len(sh) and passages[o][0] != passages[c][0]}
+        for o in candidates:
+            if len(sh & shingles[o]) >= SYNDICATION_OVERLAP * len(sh):
+                copies[c].add(o)
+                copies[o].add(c)
+    return [sorted(found) for found in copies]
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:

@@ -186,7 +186,10 @@ def test_image_is_configured_for_deployment(image: str) -> None:
     assert "qa-bot" in healthcheck and "health" in healthcheck.replace("HEALTHCHECK", "")
     size_gb = info["Size"] / 1e9
     print(f"\nimage size {size_gb:.2f} GB")
-    assert size_gb < 1.8
+    # CPU torch ~0.7 GB, the other packages ~0.95 GB, and the model exported to ONNX when the seed
+    # index is built (0.09 GB, with ONNX Runtime and onnx ~0.09 GB): indexing in the container runs
+    # at twice torch's speed for those 0.18 GB (1.74 GB before).
+    assert size_gb < 2.0
 
 
 @needs_engine

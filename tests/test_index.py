@@ -1,6 +1,7 @@
 """The index on disk: round trip, incremental updates, corruption, atomic writes."""
 
 import json
+import random
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.index import CURRENT, FORMAT_VERSION, Index, IndexUpdate, load_index, open_index
+from qa_bot.syndication import SYNDICATION_OVERLAP, _shingles, syndicated_copies
 from qa_bot.vectors import SavedVectors, SearchPlan, write_vectors
 from tests.conftest import SEEDS, TAGGER
 
@@ -291,3 +293,27 @@ def test_an_index_past_the_exact_limit_is_searched_through_its_graphs(
         want = getattr(exact, name).search(query, 5)
         got = getattr(graphs, name).search(query, 5)
         assert got[1].tolist() == want[1].tolist() and np.allclose(got[0], want[0])
+
+
+def test_syndicated_copies_match_the_pairwise_definition() -> None:
+    """Rare shingles propose the pairs; the oracle compares every pair of passages."""
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(300)]
+    for _ in range(20):
+        originals = [rng.choices(words, k=rng.randint(1, 30)) for _ in range(40)]
+        passages = []
+        for _ in range(80):  # copies with words dropped or common words put in
+            text = list(rng.choice(originals))
+            for _ in range(rng.randint(0, 6)):
+                if text and rng.random() < 0.5:
+                    text.pop(rng.randrange(len(text)))
+                else:
+                    text.insert(rng.randrange(len(text) + 1), rng.choice(words[:20]))
+            passages.append((f"article {rng.randint(0, 30)}", " ".join(text)))
+        shingles = [_shingles(text) for _, text in passages]
+        expected = [[o for o in range(len(passages)) if passages[o][0] != passages[c][0]
+                     and len(shingles[c] & shingles[o])
+                     >= SYNDICATION_OVERLAP * min(len(shingles[c]), len(shingles[o]))]
+                    for c in range(len(passages))]
+        found = syndicated_copies(passages)
+        assert found == expected and any(found)
