@@ -72,6 +72,7 @@ class Manifest:
     built_at: str
     entity_labels: list[str] = field(default_factory=list)  # entity label numbers in `rows.py`
     search: dict[str, dict[str, Any]] = field(default_factory=dict)  # vector file -> SearchPlan
+    stamps: dict[str, list[int]] = field(default_factory=dict)  # file name -> size, mtime (ns)
 
     def recipe(self) -> tuple[int, str, int, int, int, int, str]:
         """Everything but the corpus: if this differs, nothing stored can be reused."""
@@ -157,8 +158,6 @@ def open_index(
 ) -> tuple[Index, IndexUpdate]:
     """Load the index, first building or updating it if it is missing, stale or unreadable."""
     tagger = tagger or EntityTagger()
-    files = scan(settings.corpus_dir)
-    expected = _manifest(settings, encoder, tagger, files)
     vocabulary = encoder.word_vectors()[0].keys()
     previous: Index | None = None
     migrated_from = None
@@ -172,11 +171,19 @@ def open_index(
         report(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir}.")
     except IndexStoreError as e:
         report(f"The index in {settings.index_dir} is unusable ({e.message}): rebuilding it.")
+    stamps = previous.manifest.stamps if previous is not None else {}
+    known = {name: (fingerprint, (stamps[name][0], stamps[name][1]))
+             for name, fingerprint in (previous.manifest.files if previous else {}).items()
+             if len(stamps.get(name, ())) == 2}
+    files = scan(settings.corpus_dir, known)
+    expected = _manifest(settings, encoder, tagger, files)
     if previous is not None and not force:
         if previous.manifest.recipe() != expected.recipe():
             report("The index was built with other settings or another model: rebuilding it.")
             previous = None
         elif previous.manifest.files == expected.files:
+            if previous.manifest.stamps != expected.stamps:
+                _restamp(settings.index_dir, expected.stamps)
             return previous, IndexUpdate("loaded", 0, 0, (), migrated_from=migrated_from)
         else:
             report(_describe_changes(previous.manifest.files, expected.files))
@@ -388,6 +395,19 @@ def migrate_index(index_dir: Path, vocabulary: Collection[str]) -> int | None:
     return 4
 
 
+def _restamp(index_dir: Path, stamps: dict[str, list[int]]) -> None:
+    """Record the files' sizes and times in the live manifest (files touched, or an index written
+    before stamps were kept), so the next start need not read them. Best effort: replaced whole."""
+    manifest = _live_folder(index_dir) / "manifest.json"
+    try:
+        fields = json.loads(manifest.read_text())
+        partial = manifest.with_name(f".manifest.{os.getpid()}.tmp")
+        _write_json(partial, fields | {"stamps": stamps})
+        os.replace(partial, manifest)
+    except (OSError, ValueError):
+        pass
+
+
 def _lexicon_of(rows: StoredRows) -> BuiltLexicon:
     try:
         return build_lexicon([c.text for c in rows.chunks],
@@ -414,6 +434,7 @@ def _manifest(settings: Settings, encoder: Encoder, tagger: EntityTagger,
         format=FORMAT_VERSION, model=encoder.name, dim=encoder.dim,
         chunk_sentences=settings.chunk_sentences, chunk_overlap=settings.chunk_overlap,
         cleaner=CLEANER_VERSION, tagger=tagger.name, files={f.name: f.fingerprint for f in files},
+        stamps={f.name: list(f.stamp) for f in files},
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
 

@@ -1,14 +1,17 @@
 """The index on disk: round trip, incremental updates, corruption, atomic writes."""
 
 import json
+import os
 import random
 import shutil
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import qa_bot.corpus as corpus_module
 from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
@@ -317,3 +320,30 @@ def test_syndicated_copies_match_the_pairwise_definition() -> None:
                     for c in range(len(passages))]
         found = syndicated_copies(passages)
         assert found == expected and any(found)
+
+
+def test_an_unchanged_corpus_is_not_read_again(small_corpus: Path, tmp_path: Path, encoder: Encoder,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    build(small_corpus, tmp_path / "idx", encoder)
+    read: list[str] = []
+    fingerprint = corpus_module._fingerprint
+
+    def counted(path: Path) -> str:
+        read.append(path.name)
+        return fingerprint(path)
+
+    monkeypatch.setattr(corpus_module, "_fingerprint", counted)
+    _, update = build(small_corpus, tmp_path / "idx", encoder)
+    assert update.action == "loaded" and read == []
+    # Same size, new bytes and time: that file alone is read, and the change is seen.
+    article = sorted(small_corpus.iterdir())[0]
+    text = article.read_text(encoding="utf-8")
+    article.write_text(text.replace("Russia", "Rossia", 1), encoding="utf-8")
+    _, update = build(small_corpus, tmp_path / "idx", encoder)
+    assert read[0] == article.name and update.action == "updated"
+    # A file only touched is read once more, then recorded as it is.
+    read.clear()
+    os.utime(article, ns=(time.time_ns(), time.time_ns()))
+    assert build(small_corpus, tmp_path / "idx", encoder)[1].action == "loaded" and read == [article.name]
+    read.clear()
+    assert build(small_corpus, tmp_path / "idx", encoder)[1].action == "loaded" and read == []
