@@ -59,8 +59,9 @@ def main() -> None:
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
         print(f"{result['passages']:>9,} passages ({result['sentences']:,} sentences, "
               f"{result['articles']:,} articles): written in {written:.0f} s, {size:,.0f} MiB on disk")
-        print(f"    open {result['open_s']:.2f} s, resident after open {result['rss_open_mib']:.0f} MiB, "
-              f"after the questions {result['rss_after_mib']:.0f} MiB")
+        print(f"    open {result['open_s']:.2f} s, resident after open {result['rss_open_mib']:.0f} MiB "
+              f"({result['anon_open_mib']:.0f} private), after the questions {result['rss_after_mib']:.0f} "
+              f"MiB ({result['anon_after_mib']:.0f} private; the rest is mapped index files)")
         print(f"    warm question p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms "
               f"({result['asks']} asks)")
         print(f"    vector search: passages {result['passage_plan']}, recall@10 "
@@ -151,7 +152,7 @@ def measure(folder: Path) -> dict[str, object]:
     answerer = Answerer(Settings(index_dir=folder), encoder, load_index(folder),
                         IndexUpdate("loaded", 0, 0, ()))
     open_s = time.perf_counter() - started
-    rss_open = _rss_mib()
+    rss_open, anon_open = _rss_mib(), _rss_mib("RssAnon")
     questions = [json.loads(line)["q"] for path in QUESTIONS for line in path.read_text().splitlines()
                  if line.strip()]
     answerer.ask(questions[0])
@@ -161,7 +162,7 @@ def measure(folder: Path) -> dict[str, object]:
         answerer.ask(question)
         latencies.append((time.perf_counter() - t) * 1000)
     latencies.sort()
-    rss_after = _rss_mib()
+    rss_after, anon_after = _rss_mib(), _rss_mib("RssAnon")
     index = answerer.index
     recalls, near = [], []
     queries = encoder.encode_questions(questions[:8])
@@ -180,6 +181,7 @@ def measure(folder: Path) -> dict[str, object]:
     return {
         "articles": len(index.articles), "passages": len(index.chunks), "sentences": len(index.sentences),
         "open_s": open_s, "rss_open_mib": rss_open, "rss_after_mib": rss_after,
+        "anon_open_mib": anon_open, "anon_after_mib": anon_after,
         "p50_ms": statistics.median(latencies), "p95_ms": latencies[int(0.95 * len(latencies)) - 1],
         "asks": len(latencies), "passage_recall": recalls[0], "sentence_recall": recalls[1],
         "passage_near_recall": near[0], "sentence_near_recall": near[1],
@@ -187,9 +189,11 @@ def measure(folder: Path) -> dict[str, object]:
     }
 
 
-def _rss_mib() -> float:
+def _rss_mib(field: str = "VmRSS") -> float:
+    """Resident memory (VmRSS), or one part of it: RssAnon is the process's own, RssFile the pages
+    of mapped files (shared with other processes, and given back first under memory pressure)."""
     status = Path("/proc/self/status").read_text()
-    return int(status.split("VmRSS:", 1)[1].split()[0]) / 1024
+    return int(status.split(f"{field}:", 1)[1].split()[0]) / 1024
 
 
 if __name__ == "__main__":
