@@ -251,13 +251,21 @@ def build_index(
         fresh = encoder.encode(missing, settings.batch_size, advance) if missing else None
         tags, untagged = tagging.result() if tagging is not None else ([], 0)
     if fresh is not None:
-        known.update({_text_key(t): v for t, v in zip(missing, fresh, strict=True)})
+        known.update({_text_key(t): (fresh, row) for row, t in enumerate(missing)})
     known_entities.update({_text_key(t): e for t, e in zip(untagged_texts, tags, strict=True)})
 
     def vectors_of(texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, manifest.dim), dtype=np.float32)
-        return np.stack([known[_text_key(t)] for t in texts]).astype(np.float32)
+        """The texts' vectors, each read once from where it is (no copy per text)."""
+        out = np.zeros((len(texts), manifest.dim), dtype=np.float32)
+        wanted: dict[int, tuple[VectorStore | np.ndarray, list[tuple[int, int]]]] = {}
+        for i, text in enumerate(texts):
+            source, row = known[_text_key(text)]
+            wanted.setdefault(id(source), (source, []))[1].append((row, i))
+        for source, pairs in wanted.values():
+            pairs.sort()
+            rows, at = [r for r, _ in pairs], [i for _, i in pairs]
+            out[at] = source[rows] if isinstance(source, np.ndarray) else source.vectors_of(rows)
+        return out
 
     rows = Rows(list(corpus.articles), chunks, sentences, chunk_sentences,
                 [known_entities[_text_key(t)] for t in sentence_texts],
@@ -452,14 +460,15 @@ def _text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _known_vectors(index: Index | None) -> dict[str, np.ndarray]:
+def _known_vectors(index: Index | None) -> dict[str, tuple[VectorStore | np.ndarray, int]]:
+    """Where the previous index keeps the vector of each of its texts (store and row)."""
     if index is None:
         return {}
-    known: dict[str, np.ndarray] = {}
+    known: dict[str, tuple[VectorStore | np.ndarray, int]] = {}
     for texts, store in (([c.text for c in index.chunks], index.passage_vectors),
                          ([index.sentence_text(r) for r in range(len(index.sentences))],
                           index.sentence_vectors)):
-        known.update({_text_key(t): np.array(v) for t, v in zip(texts, store.vectors(), strict=True)})
+        known.update({_text_key(t): (store, row) for row, t in enumerate(texts)})
     return known
 
 
