@@ -78,6 +78,13 @@ class Encoder:
             self._bulk = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
         return self._bulk
 
+    def prepare_bulk(self, report: Callable[[str], None]) -> None:
+        """Make the model ready to embed texts in bulk now, saying so when that means exporting it."""
+        if self._exported is None and not self._export_tried \
+                and not exported_path(self.folder, self._cache).exists():
+            report(f"Exporting the model to ONNX for fast indexing (once; kept in {self._cache}).")
+        self._onnx()
+
     def _onnx(self) -> OnnxBert | None:
         """The exported model, exported now if it is not yet; None where that cannot be done."""
         with self._lock:

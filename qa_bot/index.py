@@ -191,7 +191,7 @@ def open_index(
     for skipped in corpus.skipped:
         report(f"warning: skipped {skipped.name}: {skipped.reason}")
     built, embedded, reused, untagged = build_index(corpus, encoder, tagger, settings, expected,
-                                                    previous, progress)
+                                                    previous, progress, report)
     save_index(built, settings.index_dir, vocabulary)
     index = load_index(settings.index_dir)
     action = "updated" if previous is not None else "built"
@@ -207,7 +207,7 @@ def open_index(
 
 def build_index(
     corpus: Corpus, encoder: Encoder, tagger: EntityTagger, settings: Settings, manifest: Manifest,
-    previous: Index | None = None, progress: Progress | None = None,
+    previous: Index | None = None, progress: Progress | None = None, report: Report = lambda _: None,
 ) -> tuple[Built, int, int, int]:
     """Chunk, embed and tag a corpus, reusing what the previous index had for the same texts.
 
@@ -241,6 +241,8 @@ def build_index(
 
     known_entities = _known_entities(previous)
     untagged_texts = sorted({t for t in sentence_texts if _text_key(t) not in known_entities})
+    if missing:
+        encoder.prepare_bulk(report)
     if progress is not None:
         progress(0, len(missing))
     # Longest first, so each batch pads to texts of about its own length.

@@ -30,13 +30,17 @@ def test_numpy_onnx_and_torch_give_the_same_vectors(encoder: Encoder) -> None:
 
 
 def test_the_export_is_made_once_and_kept(tmp_path: Path) -> None:
+    said: list[str] = []
     first = Encoder(cache=tmp_path)
+    first.prepare_bulk(said.append)
     first.encode(ODD * 3)
     exported = list(tmp_path.glob("*.onnx"))
     assert len(exported) == 1 and not list(tmp_path.glob(".*.tmp"))
+    assert len(said) == 1 and "Exporting the model to ONNX" in said[0]
     made = exported[0].stat().st_mtime_ns
     second = Encoder(cache=tmp_path)
-    assert second._onnx() is not None and exported[0].stat().st_mtime_ns == made
+    second.prepare_bulk(said.append)
+    assert second._onnx() is not None and exported[0].stat().st_mtime_ns == made and len(said) == 1
 
 
 def test_without_a_usable_cache_indexing_falls_back_to_torch(tmp_path: Path,
