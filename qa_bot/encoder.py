@@ -92,10 +92,16 @@ class Encoder:
                 self._export_tried = True
                 path = exported_path(self.folder, self._cache)
                 try:
-                    if not path.exists():
-                        export(self.folder, path, self._sentence_transformer())
+                    if path.exists():
+                        try:
+                            self._exported = OnnxBert(path, self.folder)
+                            return self._exported
+                        except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error types
+                            log.warning("the exported model %s is unusable (%s): exporting it again", path, e)
+                            path.unlink()
+                    export(self.folder, path, self._sentence_transformer())
                     self._exported = OnnxBert(path, self.folder)
-                except (ImportError, OSError, RuntimeError, ValueError) as e:
+                except Exception as e:  # noqa: BLE001 - whatever fails, torch can still do the work
                     log.warning("indexing with torch: the model could not be run with ONNX Runtime (%s)", e)
             return self._exported
 

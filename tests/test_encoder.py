@@ -29,7 +29,7 @@ def test_numpy_onnx_and_torch_give_the_same_vectors(encoder: Encoder) -> None:
     assert np.allclose(np.linalg.norm(one_by_one, axis=1), 1.0, atol=1e-5)
 
 
-def test_the_export_is_made_once_and_kept(tmp_path: Path) -> None:
+def test_the_export_is_made_once_kept_and_remade_when_damaged(tmp_path: Path) -> None:
     said: list[str] = []
     first = Encoder(cache=tmp_path)
     first.prepare_bulk(said.append)
@@ -41,6 +41,9 @@ def test_the_export_is_made_once_and_kept(tmp_path: Path) -> None:
     second = Encoder(cache=tmp_path)
     second.prepare_bulk(said.append)
     assert second._onnx() is not None and exported[0].stat().st_mtime_ns == made and len(said) == 1
+    exported[0].write_bytes(b"half a model")  # damaged: made again, not a crash
+    third = Encoder(cache=tmp_path)
+    assert third._onnx() is not None and exported[0].stat().st_size > 1_000_000
 
 
 def test_without_a_usable_cache_indexing_falls_back_to_torch(tmp_path: Path,
