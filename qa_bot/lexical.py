@@ -39,7 +39,7 @@ FUNCTION_WORDS = frozenset(
 STEMMER = Stemmer.Stemmer("english")  # its calls hold the GIL, so threads may share it
 _BM25_FOLDER = "bm25"
 _WORDS_DB = "words.sqlite3"
-_STEMS_FILE = "words.term.npy"
+_TERMS_FILE = "words.term.npy"
 _SENTENCE_WORDS = "sentence_words"
 
 
@@ -59,14 +59,14 @@ class BuiltLexicon:
 
     bm25: bm25s.BM25
     words: dict[str, int]  # every lower-cased word of the sentences -> its number
-    stem_of: np.ndarray  # per word number, its term's number (-1 for a function word)
+    term_of: np.ndarray  # per word number, its term's number (-1 for a function word)
     terms: dict[str, tuple[int, float | None]]  # term -> its number, IDF over the passages
     sentence_words: list[np.ndarray]  # per sentence row, its words' numbers in order
 
     def save(self, folder: Path) -> None:
         """Write into an index version folder."""
         self.bm25.save(str(folder / _BM25_FOLDER), show_progress=False)
-        np.save(folder / _STEMS_FILE, self.stem_of)
+        np.save(folder / _TERMS_FILE, self.term_of)
         save_ragged(folder / _SENTENCE_WORDS, self.sentence_words, width=None, dtype=np.int32)
         with sqlite3.connect(folder / _WORDS_DB) as db:
             db.executescript("""
@@ -98,12 +98,12 @@ def build_lexicon(passages: Sequence[str], sentences: Sequence[str]) -> BuiltLex
                                        dtype=np.int32))
     vocabulary = list(word_ids)
     stems = STEMMER.stemWords(vocabulary)
-    stem_of = np.full(len(vocabulary), -1, dtype=np.int32)
+    term_of = np.full(len(vocabulary), -1, dtype=np.int32)
     for number, (word, stem) in enumerate(zip(vocabulary, stems, strict=True)):
         if word not in FUNCTION_WORDS:
             # A term only a sentence holds (no passage does) has no IDF of its own.
-            stem_of[number] = term_ids.setdefault(stem, (len(term_ids), None))[0]
-    return BuiltLexicon(bm25, word_ids, stem_of, term_ids, sentence_words)
+            term_of[number] = term_ids.setdefault(stem, (len(term_ids), None))[0]
+    return BuiltLexicon(bm25, word_ids, term_of, term_ids, sentence_words)
 
 
 class Lexicon:
@@ -113,7 +113,7 @@ class Lexicon:
 
     def __init__(self, folder: Path) -> None:
         self.bm25 = bm25s.BM25.load(str(folder / _BM25_FOLDER), mmap=True, show_progress=False)
-        self.stem_of = mapped(folder / _STEMS_FILE)
+        self.term_of = mapped(folder / _TERMS_FILE)
         self._sentence_words = Ragged(folder / _SENTENCE_WORDS)
         self._db = sqlite3.connect(f"file:{folder / _WORDS_DB}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()

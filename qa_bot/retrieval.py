@@ -431,7 +431,7 @@ class _Overlap:
         words, lengths = self._lexicon.sentence_words(wanted)
         owner = np.repeat(np.arange(len(wanted)), lengths)
         present: dict[int, set[int]] = defaultdict(set)  # owner -> positions of the question's terms
-        terms = self._lexicon.stem_of[words]
+        terms = self._lexicon.term_of[words]
         hits = np.flatnonzero(np.isin(terms, np.fromiter(self._term_at, dtype=np.int64)))
         for o, t in zip(owner[hits].tolist(), terms[hits].tolist(), strict=True):
             present[o].add(self._term_at[t])
