@@ -38,7 +38,7 @@ class SearchPlan:
         """The plan for a file of this many rows."""
         # ef_search 512: recall@10 0.968 for sentences at 100k passages, 0.860 at 128 (README).
         # ef_construction 200 against 80: sentence recall@10 1.000 against 0.968 at 100k passages
-        # and 0.806 against 0.713 at 1M, for three times the graph's build time.
+        # and 0.816 against 0.713 at 1M (scripts/scale_benchmark.py), for three times the build time.
         return cls("exact") if rows <= EXACT_UP_TO else cls("hnsw-sq8", 32, 200, 512)
 
     def to_json(self) -> dict[str, int | str]:
