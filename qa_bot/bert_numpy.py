@@ -19,30 +19,43 @@ from scipy.special import erf
 from tokenizers import Tokenizer
 
 
+def model_tokenizer(folder: Path) -> Tokenizer:
+    """The model's fast tokenizer, truncating where the model does, unpadded."""
+    limits = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(int(limits["max_seq_length"]))
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def token_ids(tokenizer: Tokenizer, texts: Sequence[str], mask_type: type = np.int64,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of texts padded to the longest, and the mask of real tokens."""
+    encodings = tokenizer.encode_batch(list(texts))
+    length = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(texts), length), dtype=np.int64)
+    mask: np.ndarray = np.zeros((len(texts), length), dtype=mask_type)
+    for row, e in enumerate(encodings):
+        ids[row, :len(e.ids)] = e.ids
+        mask[row, :len(e.ids)] = 1
+    return ids, mask
+
+
 class NumpyBert:
     """Mean-pooled, normalised BERT sentence vectors from a sentence-transformers model folder."""
 
     def __init__(self, folder: Path) -> None:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        limits = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
         self.dim = int(config["hidden_size"])
         self.weights = load_file(str(folder / "model.safetensors"))
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(int(limits["max_seq_length"]))
-        self.tokenizer.no_padding()
+        self.tokenizer = model_tokenizer(folder)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), length), dtype=np.int64)
-        mask = np.zeros((len(texts), length), dtype=np.float32)
-        for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = e.ids
-            mask[row, :len(e.ids)] = 1.0
+        ids, mask = token_ids(self.tokenizer, texts, np.float32)
         hidden = self._forward(ids, mask)
         pooled = (hidden * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)

@@ -90,20 +90,21 @@ class Encoder:
         with self._lock:
             if self._exported is None and not self._export_tried:
                 self._export_tried = True
-                path = exported_path(self.folder, self._cache)
                 try:
-                    if path.exists():
-                        try:
-                            self._exported = OnnxBert(path, self.folder)
-                            return self._exported
-                        except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error types
-                            log.warning("the exported model %s is unusable (%s): exporting it again", path, e)
-                            path.unlink()
-                    export(self.folder, path, self._sentence_transformer())
-                    self._exported = OnnxBert(path, self.folder)
+                    self._exported = self._load_or_export(exported_path(self.folder, self._cache))
                 except Exception as e:  # noqa: BLE001 - whatever fails, torch can still do the work
                     log.warning("indexing with torch: the model could not be run with ONNX Runtime (%s)", e)
             return self._exported
+
+    def _load_or_export(self, path: Path) -> OnnxBert:
+        if path.exists():
+            try:
+                return OnnxBert(path, self.folder)
+            except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error types
+                log.warning("the exported model %s is unusable (%s): exporting it again", path, e)
+                path.unlink()
+        export(self.folder, path, self._sentence_transformer())
+        return OnnxBert(path, self.folder)
 
     def word_vectors(self) -> tuple[dict[str, int], np.ndarray]:
         """The model's vocabulary of whole words and its input embeddings (a view, not a copy)."""

@@ -74,6 +74,11 @@ class Manifest:
     search: dict[str, dict[str, Any]] = field(default_factory=dict)  # vector file -> SearchPlan
     stamps: dict[str, list[int]] = field(default_factory=dict)  # file name -> size, mtime (ns)
 
+    def known_files(self) -> dict[str, tuple[str, tuple[int, int]]]:
+        """File name -> its fingerprint and the size and time it had then (for `corpus.scan`)."""
+        return {name: (fingerprint, (self.stamps[name][0], self.stamps[name][1]))
+                for name, fingerprint in self.files.items() if len(self.stamps.get(name, ())) == 2}
+
     def recipe(self) -> tuple[int, str, int, int, int, int, str]:
         """Everything but the corpus: if this differs, nothing stored can be reused."""
         return (self.format, self.model, self.dim, self.chunk_sentences, self.chunk_overlap,
@@ -171,11 +176,7 @@ def open_index(
         report(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir}.")
     except IndexStoreError as e:
         report(f"The index in {settings.index_dir} is unusable ({e.message}): rebuilding it.")
-    stamps = previous.manifest.stamps if previous is not None else {}
-    known = {name: (fingerprint, (stamps[name][0], stamps[name][1]))
-             for name, fingerprint in (previous.manifest.files if previous else {}).items()
-             if len(stamps.get(name, ())) == 2}
-    files = scan(settings.corpus_dir, known)
+    files = scan(settings.corpus_dir, previous.manifest.known_files() if previous is not None else None)
     expected = _manifest(settings, encoder, tagger, files)
     if previous is not None and not force:
         if previous.manifest.recipe() != expected.recipe():
@@ -392,12 +393,11 @@ def migrate_index(index_dir: Path, vocabulary: Collection[str]) -> int | None:
         return int(old)
 
     def write(new: Path) -> None:
-        # The rows and vectors stay as they are (linked, not copied); the lexicon is new.
-        for name in ("rows.sqlite3", "sentences.rows.npy", "sentences.passage.npy", "passages.rows.npy",
-                     "entities.npy", "entities.offsets.npy", "copies.npy", "copies.offsets.npy",
-                     *(f"{v}{suffix}" for v in ("passages", "sentences") for suffix in (".npy", ".hnsw"))):
-            if (folder / name).exists():
-                _link_or_copy(folder / name, new / name)
+        # The rows and vectors stay as they are (linked, not copied); the lexicon (bm25/ and
+        # idf.json in format 4) is new.
+        for old_file in folder.iterdir():
+            if old_file.is_file() and old_file.name not in ("manifest.json", "idf.json"):
+                _link_or_copy(old_file, new / old_file.name)
         lexicon.save(new)
         _write_json(new / "manifest.json", asdict(manifest))
 

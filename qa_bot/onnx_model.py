@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tokenizers import Tokenizer
+
+from qa_bot.bert_numpy import model_tokenizer, token_ids
 
 EXPORT_VERSION = 1  # bump when the exported graph changes
 OPSET = 17
@@ -94,22 +95,13 @@ class OnnxBert:
     def __init__(self, path: Path, model_folder: Path) -> None:
         import onnxruntime
 
-        limits = json.loads((model_folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        self.tokenizer = Tokenizer.from_file(str(model_folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(int(limits["max_seq_length"]))
-        self.tokenizer.no_padding()
+        self.tokenizer = model_tokenizer(model_folder)
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), length), dtype=np.int64)
-        mask = np.zeros((len(texts), length), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = e.ids
-            mask[row, :len(e.ids)] = 1
+        ids, mask = token_ids(self.tokenizer, texts)
         vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return np.asarray(vectors, dtype=np.float32)

@@ -172,9 +172,10 @@ class Retriever:
         lexical = [c for c in _top(lexical_scores, CANDIDATES) if lexical_scores[c] > 0]
         sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
-        sentence_sim.prefetch(r for c in pool for r in index.chunk_sentences[c])
+        pooled_sentences = [r for c in pool for r in index.chunk_sentences[c]]
+        sentence_sim.prefetch(pooled_sentences)
         overlap = _Overlap(index.lexicon, question)
-        overlap.prefetch(r for c in pool for r in index.chunk_sentences[c])
+        overlap.prefetch(pooled_sentences)
         scored: dict[int, ScoredSentence] = {}  # each sentence is scored once per question
         bounds: dict[int, tuple[float, float, float]] = {}  # similarity, coverage, phrase bonus
 
