@@ -21,7 +21,7 @@ class Ragged:
     def __getitem__(self, row: int) -> np.ndarray:
         return self._data[int(self._offsets[row]): int(self._offsets[row + 1])]
 
-    def many(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def many(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Several rows end to end, and the length of each."""
         wanted = np.asarray(rows, dtype=np.int64)
         starts = self._offsets[wanted]

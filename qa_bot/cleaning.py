@@ -173,9 +173,18 @@ def repeated_lines(raw_texts: Iterable[str]) -> frozenset[str]:
     files share is syndicated text, kept in both and folded into one result at question time."""
     counts: Counter[str] = Counter()
     for raw in raw_texts:
-        counts.update({_key(line) for line in raw.splitlines()
-                       if _is_short(line) and not _TERMINAL.search(line)})
-    return frozenset(key for key, n in counts.items() if n >= 2 and key)
+        counts.update(line_keys(raw))
+    return frozenset(key for key, n in counts.items() if n >= 2)
+
+
+def line_keys(raw: str) -> set[str]:
+    """The keys of a text's short non-sentence lines: what `repeated_lines` counts across files."""
+    return {_key(line) for line in raw.splitlines() if _is_short(line) and not _TERMINAL.search(line)} - {""}
+
+
+def paragraph_headline_keys(text: str) -> set[str]:
+    """The keys a cleaned text's paragraphs would have as teasers (see `without_teasers`)."""
+    return {_headline_key(p) for p in text.split("\n\n")} - {""}
 
 
 def clean(raw: str, furniture: frozenset[str] = frozenset(),

@@ -6,12 +6,20 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from qa_bot.cleaning import CleanArticle, clean, headline_key, repeated_lines, without_teasers
+from qa_bot.cleaning import (
+    CleanArticle,
+    clean,
+    headline_key,
+    line_keys,
+    paragraph_headline_keys,
+    without_teasers,
+)
 from qa_bot.errors import CorpusError
 from qa_bot.types import ArticleInfo
 
@@ -58,6 +66,25 @@ class Corpus:
 
     articles: tuple[Article, ...]
     skipped: tuple[SkippedFile, ...]
+    # What cleaning a file added later needs to know of these texts (see `load_added`):
+    lines: Mapping[str, int] = field(default_factory=dict)  # short line key -> texts holding it
+    headlines: frozenset[str] = frozenset()  # the keys of their headlines
+
+
+class IndexedLines(Protocol):
+    """What an index keeps of its texts' lines, so that an added file is cleaned without them."""
+
+    def line_counts(self, keys: Collection[str]) -> dict[str, int]:
+        """How many indexed texts hold each of these short lines (absent: none)."""
+        ...
+
+    def headlines_among(self, keys: Collection[str]) -> set[str]:
+        """Which of these keys are headlines of indexed articles."""
+        ...
+
+
+class RecleanNeeded(Exception):
+    """Added files change how an indexed text is cleaned; the message says what."""
 
 
 def scan(folder: Path, known: Mapping[str, tuple[str, tuple[int, int]]] | None = None,
@@ -93,30 +120,60 @@ def scan(folder: Path, known: Mapping[str, tuple[str, tuple[int, int]]] | None =
 
 def load_corpus(folder: Path) -> Corpus:
     """Read, decode and clean every supported file; raise CorpusError when none is usable."""
-    raw: list[tuple[str, list[_Record]]] = []
-    skipped: list[SkippedFile] = []
-    for source in scan(folder):
-        try:
-            raw.append((source.name, _read_records(source.path)))
-        except _Unusable as why:
-            skipped.append(SkippedFile(source.name, str(why)))
-    furniture = repeated_lines(r.text for _, records in raw for r in records)
-    numbered = [(article_id, record) for name, records in raw
-                for article_id, record in _number(name, records)]
-    cleaned = [clean(record.text, furniture) for _, record in numbered]
-    # A line of one article that is another's headline is a teaser for it.
-    headlines = frozenset(headline_key(record.title or article.title)
-                          for (_, record), article in zip(numbered, cleaned, strict=True)) - {""}
-    articles = [_to_article(article_id, record, without_teasers(article, headlines))
-                for (article_id, record), article in zip(numbered, cleaned, strict=True)]
-    articles = [a for a in articles if a.text.strip()]
+    raw, skipped = _read_files(scan(folder))
+    lines = Counter(key for _, records in raw for r in records for key in line_keys(r.text))
+    articles, headlines = _cleaned(raw, frozenset(k for k, n in lines.items() if n >= 2))
     if not articles:
         found = f" ({len(skipped)} unusable: {', '.join(s.name for s in skipped)})" if skipped else ""
         raise CorpusError(
             f"no readable article in {folder}{found}",
             hint=f"add {', '.join(SUPPORTED_SUFFIXES)} files with UTF-8 text",
         )
-    return Corpus(tuple(articles), tuple(skipped))
+    return Corpus(tuple(articles), tuple(skipped), lines, headlines)
+
+
+def load_added(files: Sequence[SourceFile], indexed: IndexedLines) -> Corpus:
+    """Read and clean files added to an indexed corpus, judging their repeated lines and teasers
+    against the indexed texts as well, without reading those again. Raises RecleanNeeded when a
+    line of the new files is also in exactly one indexed text: it is furniture now, and that text
+    must be cleaned anew. The Corpus holds only the new articles (none when no file is usable)."""
+    raw, skipped = _read_files(files)
+    lines = Counter(key for _, records in raw for r in records for key in line_keys(r.text))
+    before = indexed.line_counts(lines.keys())
+    if now_repeated := sorted(k for k in lines if before.get(k) == 1):
+        raise RecleanNeeded(f"the line {now_repeated[0]!r} is now in two or more files")
+    furniture = frozenset(k for k, n in lines.items() if n + before.get(k, 0) >= 2)
+    articles, headlines = _cleaned(raw, furniture, indexed)
+    return Corpus(tuple(articles), tuple(skipped), lines, headlines)
+
+
+def _read_files(files: Sequence[SourceFile]) -> tuple[list[tuple[str, list[_Record]]], list[SkippedFile]]:
+    raw: list[tuple[str, list[_Record]]] = []
+    skipped: list[SkippedFile] = []
+    for source in files:
+        try:
+            raw.append((source.name, _read_records(source.path)))
+        except _Unusable as why:
+            skipped.append(SkippedFile(source.name, str(why)))
+    return raw, skipped
+
+
+def _cleaned(raw: list[tuple[str, list[_Record]]], furniture: frozenset[str],
+             indexed: IndexedLines | None = None) -> tuple[list[Article], frozenset[str]]:
+    """The articles of the files' records, cleaned, and the keys of their headlines."""
+    numbered = [(article_id, record) for name, records in raw
+                for article_id, record in _number(name, records)]
+    cleaned = [clean(record.text, furniture) for _, record in numbered]
+    headlines = frozenset(headline_key(record.title or article.title)
+                          for (_, record), article in zip(numbered, cleaned, strict=True)) - {""}
+    # A line of one article that is another's headline is a teaser for it.
+    teasers = headlines
+    if indexed is not None:
+        lines = set().union(*(paragraph_headline_keys(a.text) for a in cleaned))
+        teasers = headlines | indexed.headlines_among(lines - headlines)
+    articles = [_to_article(article_id, record, without_teasers(article, teasers))
+                for (article_id, record), article in zip(numbered, cleaned, strict=True)]
+    return [a for a in articles if a.text.strip()], headlines
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 
@@ -61,6 +61,8 @@ class Rows:
     chunk_sentences: list[list[int]]  # per passage, its (consecutive) sentence rows
     entities: list[tuple[Entity, ...]]  # per sentence row
     copies: list[list[int]]  # per passage row
+    lines: Mapping[str, int] = field(default_factory=dict)  # see `corpus.Corpus`
+    headlines: frozenset[str] = frozenset()
 
 
 def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[str]:
@@ -93,7 +95,11 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
                                    text TEXT NOT NULL, first_sentence INTEGER, end_sentence INTEGER);
             CREATE TABLE name_words (word TEXT PRIMARY KEY, labels TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE known_words (word TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE corpus_lines (key TEXT PRIMARY KEY, texts INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE headlines (key TEXT PRIMARY KEY) WITHOUT ROWID;
         """)
+        db.executemany("INSERT INTO corpus_lines VALUES (?, ?)", sorted(rows.lines.items()))
+        db.executemany("INSERT INTO headlines VALUES (?)", ((k,) for k in sorted(rows.headlines)))
         db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)", (
             (i, a.info.id, json.dumps(asdict(a.info), ensure_ascii=False), a.text,
              *article_sentences.get(i, (0, 0)))
@@ -138,6 +144,8 @@ class StoredRows:
         self._copies = Ragged(folder / "copies")
         self._labels = list(labels)
         self.article_count = self._one("SELECT count(*) FROM articles")
+        # Indexes written before they were kept cannot take an added file without the others.
+        self.keeps_lines = self._one("SELECT count(*) FROM sqlite_master WHERE name = 'corpus_lines'") > 0
         self._article_by_row = lru_cache(maxsize=ARTICLE_CACHE)(self._read_article)
         self._row_of_id = lru_cache(maxsize=ARTICLE_CACHE)(self._read_row_of_id)
         self.articles = ArticleMap(self)
@@ -242,15 +250,155 @@ class StoredRows:
         with self._lock:
             return [w for (w,) in self._db.execute("SELECT word FROM known_words")]
 
+    def line_counts(self, keys: Collection[str]) -> dict[str, int]:
+        """How many indexed texts hold each of these short lines (see `corpus.IndexedLines`)."""
+        return {str(k): int(n) for k, n in self._lookup("SELECT key, texts FROM corpus_lines", keys)}
+
+    def headlines_among(self, keys: Collection[str]) -> set[str]:
+        """Which of these keys are headlines of indexed articles."""
+        return {str(k) for (k,) in self._lookup("SELECT key FROM headlines", keys)}
+
+    def every_line_count(self) -> dict[str, int]:
+        """Every short line with how many indexed texts hold it."""
+        with self._lock:
+            return {str(k): int(n) for k, n in self._db.execute("SELECT key, texts FROM corpus_lines")}
+
+    def every_headline(self) -> frozenset[str]:
+        """The keys of every indexed headline."""
+        with self._lock:
+            return frozenset(str(k) for (k,) in self._db.execute("SELECT key FROM headlines"))
+
+    def _lookup(self, select: str, keys: Collection[str]) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        wanted = sorted(set(keys))
+        with self._lock:
+            for start in range(0, len(wanted), 500):  # SQLite's limit on parameters
+                part = wanted[start: start + 500]
+                found += self._db.execute(f"{select} WHERE key IN ({', '.join('?' * len(part))})",
+                                          part).fetchall()
+        return found
+
     def close(self) -> None:
         """Close the database (the arrays are unmapped when no longer referenced)."""
         self._db.close()
 
 
+class StackedRows:
+    """A base's rows with an appended tail's after them (see `index.py`): the tail's passage and
+    sentence rows are numbered on from the base's (its stored copies already are), and
+    `base_copies` adds the tail passages that repeat a base passage to that passage's copies."""
+
+    def __init__(self, base: StoredRows, tail: StoredRows, base_copies: Mapping[int, list[int]]) -> None:
+        self.base, self.tail = base, tail
+        self._first_tail_passage = len(base.chunks)
+        self._first_tail_sentence = len(base.sentences)
+        self._base_copies = base_copies
+        self.article_count = base.article_count + tail.article_count
+        self.keeps_lines = base.keeps_lines and tail.keeps_lines
+        self.articles = ArticleMap(self)
+        self.sentences = _View(len(base.sentences) + len(tail.sentences), self.sentence)
+        self.chunks = _View(len(base.chunks) + len(tail.chunks), self.chunk)
+        self.chunk_sentences = _View(len(self.chunks), self.passage_sentences)
+        self.sentence_entities = _View(len(self.sentences), self.entities)
+        self.copies = _View(len(self.chunks), self.passage_copies)
+
+    def _by_sentence(self, row: int) -> tuple[StoredRows, int]:
+        first = self._first_tail_sentence
+        return (self.base, row) if row < first else (self.tail, row - first)
+
+    def _part_of(self, article_id: str) -> StoredRows:
+        return self.tail if self.tail.has_article(article_id) else self.base
+
+    def article(self, article_id: str) -> Article:
+        return self._part_of(article_id).article(article_id)
+
+    def has_article(self, article_id: str) -> bool:
+        return self.tail.has_article(article_id) or self.base.has_article(article_id)
+
+    def article_ids(self) -> Iterator[str]:
+        yield from self.base.article_ids()
+        yield from self.tail.article_ids()
+
+    def article_sentences(self, article_id: str) -> range:
+        if self.tail.has_article(article_id):
+            found = self.tail.article_sentences(article_id)
+            return range(found.start + self._first_tail_sentence, found.stop + self._first_tail_sentence)
+        return self.base.article_sentences(article_id)
+
+    def sentence(self, row: int) -> Sentence:
+        part, local = self._by_sentence(row)
+        return part.sentence(local)
+
+    def sentence_article(self, row: int) -> Article:
+        part, local = self._by_sentence(row)
+        return part.sentence_article(local)
+
+    def sentence_text(self, row: int) -> str:
+        part, local = self._by_sentence(row)
+        return part.sentence_text(local)
+
+    def entities(self, row: int) -> tuple[Entity, ...]:
+        part, local = self._by_sentence(row)
+        return part.entities(local)
+
+    def chunk(self, row: int) -> Chunk:
+        first = self._first_tail_passage
+        return self.base.chunk(row) if row < first else self.tail.chunk(row - first)
+
+    def passage_sentences(self, row: int) -> list[int]:
+        first = self._first_tail_passage
+        if row < first:
+            return self.base.passage_sentences(row)
+        return [r + self._first_tail_sentence for r in self.tail.passage_sentences(row - first)]
+
+    def passage_of_sentence(self, row: int) -> int:
+        part, local = self._by_sentence(row)
+        return part.passage_of_sentence(local) + (0 if part is self.base else self._first_tail_passage)
+
+    def passage_copies(self, row: int) -> list[int]:
+        first = self._first_tail_passage
+        if row >= first:
+            return self.tail.passage_copies(row - first)
+        return self.base.passage_copies(row) + list(self._base_copies.get(row, ()))
+
+    def name_labels(self, word: str) -> frozenset[str] | None:
+        found = [labels for labels in (self.base.name_labels(word), self.tail.name_labels(word))
+                 if labels is not None]
+        return frozenset().union(*found) if found else None
+
+    def known_words(self) -> list[str]:
+        return sorted(set(self.base.known_words()) | set(self.tail.known_words()))
+
+    def line_counts(self, keys: Collection[str]) -> dict[str, int]:
+        counts = self.base.line_counts(keys)
+        for key, n in self.tail.line_counts(keys).items():
+            counts[key] = counts.get(key, 0) + n
+        return counts
+
+    def headlines_among(self, keys: Collection[str]) -> set[str]:
+        return self.base.headlines_among(keys) | self.tail.headlines_among(keys)
+
+    def every_line_count(self) -> dict[str, int]:
+        counts = self.base.every_line_count()
+        for key, n in self.tail.every_line_count().items():
+            counts[key] = counts.get(key, 0) + n
+        return counts
+
+    def every_headline(self) -> frozenset[str]:
+        return self.base.every_headline() | self.tail.every_headline()
+
+    def close(self) -> None:
+        self.base.close()
+        self.tail.close()
+
+
+RowReader = StoredRows | StackedRows
+
+
 class ArticleMap(Mapping[str, Article]):
     """The articles of an index by id, read when first asked for."""
 
-    def __init__(self, rows: StoredRows) -> None:
+    def __init__(self, rows: StoredRows | StackedRows) -> None:
         self._rows = rows
 
     def __getitem__(self, article_id: str) -> Article:

@@ -57,6 +57,12 @@ def _copies(passages: Sequence[tuple[str, str]]) -> list[list[int]]:
     return [sorted(found) for found in copies]
 
 
+def is_copy(one: str, other: str) -> bool:
+    """Whether the shorter of two passages shares enough of its shingles with the longer."""
+    shorter, longer = sorted((_shingles(one), _shingles(other)), key=len)
+    return len(shorter & longer) >= SYNDICATION_OVERLAP * len(shorter)
+
+
 def _shingles(text: str) -> set[tuple[str, ...]]:
     w = words(text)
     n = SYNDICATION_SHINGLE

@@ -111,6 +111,8 @@ class SavedVectors:
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
         """The float vectors of these rows."""
         rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
         if self._file is None:
             return np.asarray(self._matrix[rows])
         # Read with pread, a run of consecutive rows at a time: a page fault on the mapping brings
@@ -126,6 +128,42 @@ class SavedVectors:
     def vectors(self) -> np.ndarray:
         """Every vector, in row order (memory-mapped: read as used)."""
         return self._matrix
+
+
+class StackedVectors:
+    """A base's vectors with a tail's after them (an index with appended articles): a search
+    asks both and keeps the best k; the tail's rows are numbered on from the base's."""
+
+    def __init__(self, base: VectorStore, tail: VectorStore) -> None:
+        self.dim = base.dim
+        self.plan = base.plan
+        self._base, self._tail = base, tail
+        self._split = len(base)
+
+    def __len__(self) -> int:
+        return self._split + len(self._tail)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and rows of the k nearest rows to one query vector, best first."""
+        base_scores, base_rows = self._base.search(query, k)
+        tail_scores, tail_rows = self._tail.search(query, k)
+        scores = np.concatenate([base_scores, tail_scores])
+        rows = np.concatenate([base_rows, tail_rows + self._split])
+        best = np.lexsort((-rows, -scores))[:k]  # among equals the later row first, as `_top`
+        return scores[best], rows[best]
+
+    def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
+        """The float vectors of these rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        in_tail = rows >= self._split
+        out[~in_tail] = self._base.vectors_of(rows[~in_tail])
+        out[in_tail] = self._tail.vectors_of(rows[in_tail] - self._split)
+        return out
+
+    def vectors(self) -> np.ndarray:
+        """Every vector, in row order (a copy: for tools, not for questions)."""
+        return np.concatenate([self._base.vectors(), self._tail.vectors()])
 
 
 def write_vectors(path: Path, vectors: np.ndarray, plan: SearchPlan | None = None) -> SearchPlan:

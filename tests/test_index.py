@@ -109,9 +109,8 @@ def test_only_new_and_changed_articles_are_embedded(
     (small_corpus / "005_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
     log: list[str] = []
     index, update = build(small_corpus, tmp_path / "idx", encoder, log)
-    assert update.action == "updated"
+    assert update.action == "appended"  # see test_append.py
     assert update.embedded == 1  # its one passage is its one sentence: one text, one vector
-    assert update.reused == first.embedded
     assert any("added 005_new.txt" in line for line in log)
     assert "005_new.txt" in index.articles
 
@@ -218,13 +217,17 @@ def test_inconsistent_store_is_reported(small_corpus: Path, tmp_path: Path, enco
         load_index(tmp_path / "idx")
 
 
+@pytest.mark.parametrize("change", ["append", "whole update"])
 def test_a_crash_while_writing_leaves_the_old_index_usable(
-    small_corpus: Path, tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+    small_corpus: Path, tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     before, _ = build(small_corpus, tmp_path / "idx", encoder)
-    (small_corpus / "005_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    if change == "append":
+        (small_corpus / "005_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    else:
+        next(small_corpus.glob("003_*.txt")).rename(small_corpus / "003_renamed.txt")
 
-    def crash(path: Path, vectors: np.ndarray) -> SearchPlan:
+    def crash(path: Path, vectors: np.ndarray, plan: SearchPlan | None = None) -> SearchPlan:
         path.with_suffix(".npy").write_bytes(b"half a file")
         raise OSError("disk full")
 
