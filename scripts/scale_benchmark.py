@@ -11,6 +11,10 @@ sentences'. Recall is measured with the real questions' embeddings as queries. S
 are not searched for (random recombination makes every passage look syndicated). Then a fresh
 process opens the index and answers real questions, and prints start-up time, resident memory,
 warm p50/p95, recall@10 of the vector search against exact search, and the index's size on disk.
+Last, another fresh process adds one real article (a seed file) to a copy of the index, made of
+hard links, the way `qa-bot index` appends an added file, and prints how long that took from
+its start to the new version opened (listing the corpus folder is not part of it: the synthetic
+index has no folder).
 """
 
 from __future__ import annotations
@@ -40,9 +44,13 @@ def main() -> None:
     parser.add_argument("passages", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--keep", type=Path, help="write the indexes here (default: a temporary folder)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child's side
+    parser.add_argument("--measure-append", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
+        return
+    if args.measure_append:
+        print(json.dumps(measure_append(args.measure_append)))
         return
     scratch = tempfile.TemporaryDirectory()
     root = args.keep or Path(scratch.name)
@@ -68,6 +76,15 @@ def main() -> None:
               f"{result['passage_recall']:.3f} (within {NEAR}: {result['passage_near_recall']:.3f}); "
               f"sentences {result['sentence_plan']}, recall@10 {result['sentence_recall']:.3f} "
               f"(within {NEAR}: {result['sentence_near_recall']:.3f})", flush=True)
+        with tempfile.TemporaryDirectory(dir=root) as scratch_copy:
+            copy = Path(scratch_copy) / "index"
+            subprocess.run(["cp", "-al", str(folder), str(copy)], check=True)
+            child = subprocess.run([sys.executable, __file__, "--measure-append", str(copy)], cwd=REPO,
+                                   check=True, capture_output=True, text=True)
+        added = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"    add one article: {added['append_s']:.2f} s in a fresh process ({added['embedded']} "
+              f"texts embedded, {added['written_mib']:.1f} MiB written, peak {added['peak_mib']:.0f} MiB)",
+              flush=True)
 
 
 Source = tuple[str, tuple, np.ndarray]  # a sentence's text, its entities and its real embedding
@@ -187,6 +204,36 @@ def measure(folder: Path) -> dict[str, object]:
         "passage_near_recall": near[0], "sentence_near_recall": near[1],
         "passage_plan": index.passage_vectors.plan.kind, "sentence_plan": index.sentence_vectors.plan.kind,
     }
+
+
+def measure_append(folder: Path) -> dict[str, object]:
+    """Add a seed article to the index in this fresh process, as `qa-bot index` would."""
+    started = time.perf_counter()
+    import resource
+    from dataclasses import replace
+
+    from qa_bot.allocator import reuse_freed_memory
+    from qa_bot.config import Settings
+    from qa_bot.corpus import scan
+    from qa_bot.encoder import Encoder
+    from qa_bot.entities import EntityTagger
+    from qa_bot.index import CURRENT, append_files, load_index
+
+    reuse_freed_memory()
+    encoder = Encoder()
+    previous = load_index(folder)
+    article = next(f for f in scan(REPO / "seeds") if f.name.startswith("002_"))
+    expected = replace(previous.manifest, files=previous.manifest.files | {article.name: article.fingerprint},
+                       stamps=previous.manifest.stamps | {article.name: list(article.stamp)})
+    appended = append_files(Settings(corpus_dir=REPO / "seeds", index_dir=folder), encoder, EntityTagger(),
+                            previous, expected, [article], encoder.word_vectors()[0].keys())
+    seconds = time.perf_counter() - started
+    if appended is None:
+        raise SystemExit("the index refused the article: it would have been updated whole")
+    version = folder / (folder / CURRENT).read_text().strip()
+    written = sum(f.stat().st_size for f in version.rglob("*") if f.is_file() and f.stat().st_nlink == 1)
+    return {"append_s": seconds, "embedded": appended[1].embedded, "written_mib": written / 2**20,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def _rss_mib(field: str = "VmRSS") -> float:
