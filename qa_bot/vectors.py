@@ -2,44 +2,54 @@
 
 The vectors are one memory-mapped float32 `.npy` file, so opening costs nothing and only the rows a
 question touches are read. Up to `EXACT_UP_TO` rows a search multiplies the whole matrix (exact,
-a few milliseconds); above it, an HNSW graph over 8-bit codes (FAISS) proposes candidates and the
-float vectors re-rank them. The graph's parameters are recorded in the index manifest.
+a few milliseconds); above it, an inverted file over 8-bit codes (FAISS IVF: the rows clustered
+into lists, the lists nearest the question scanned) proposes candidates and the float vectors
+re-rank them. Its parameters are recorded in the index manifest. Indexes written before it was
+chosen search an HNSW graph instead, and are still read.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import faiss
 import numpy as np
 
-# Exact search at 100k rows of 384 floats takes ~3 ms on this machine; past that, the graph.
+# Exact search at 100k rows of 384 floats takes ~3 ms on this machine; past that, the inverted file.
 EXACT_UP_TO = 100_000
-# The graph proposes RERANK × k rows, re-scored with the float vectors so scores are exact
-# (2, 4 and 10 gave the same recall@10 at 100k and 1M; 1 lost 0.02-0.06, and each doubling
-# cost ~0.3 ms: the search breadth, ef_search, is what sets the recall).
+# The inverted file (or graph) proposes RERANK × k rows, re-scored with the float vectors so scores
+# are exact (2, 4 and 10 gave the same recall@10 at 100k and 1M with the graphs; 1 lost 0.02-0.06).
 RERANK = 2
+# Lists scanned per question. At 2.24M sentence rows (6,000 lists) recall@10 was 1.000 from 8
+# lists on; 64 leaves room for text that clusters less than the benchmark's, for ~2 ms.
+PROBES = 64
+TRAINING_ROWS_PER_LIST = 64  # the clustering is trained on a sample of this many rows per list
 
 
 @dataclass(frozen=True)
 class SearchPlan:
     """How a vector file is searched: exactly, or through an HNSW graph with these parameters."""
 
-    kind: str  # "exact" or "hnsw-sq8"
+    kind: str  # "exact", "ivf-sq8", or "hnsw-sq8" (written by earlier versions)
     m: int = 0  # graph neighbours per node
     ef_construction: int = 0
     ef_search: int = 0
+    lists: int = 0  # inverted file: how many lists the rows are clustered into
+    probes: int = 0  # inverted file: how many lists a search scans
 
     @classmethod
     def for_rows(cls, rows: int) -> SearchPlan:
         """The plan for a file of this many rows."""
-        # ef_search 512: recall@10 0.968 for sentences at 100k passages, 0.860 at 128 (README).
-        # ef_construction 200 against 80: sentence recall@10 1.000 against 0.968 at 100k passages
-        # and 0.816 against 0.713 at 1M (scripts/scale_benchmark.py), for three times the build time.
-        return cls("exact") if rows <= EXACT_UP_TO else cls("hnsw-sq8", 32, 200, 512)
+        # The HNSW graphs (M 32, ef_construction 200, ef_search 512) that came before reached a
+        # sentence recall@10 of only 0.816 at 1M passages (scripts/scale_benchmark.py), where
+        # sentences repeat in dense clusters; this reaches 1.000 and is built in a fifth the time.
+        if rows <= EXACT_UP_TO:
+            return cls("exact")
+        # FAISS's guideline: between 4 and 16 × sqrt(rows) lists.
+        return cls("ivf-sq8", lists=int(4 * rows ** 0.5), probes=PROBES)
 
     def to_json(self) -> dict[str, int | str]:
         """For the manifest."""
@@ -61,33 +71,38 @@ class VectorStore(Protocol):
 class SavedVectors:
     """A vector file written by `write_vectors`, memory-mapped, with its graph when it has one."""
 
-    def __init__(self, matrix: np.ndarray, plan: SearchPlan, graph: faiss.Index | None = None,
+    def __init__(self, matrix: np.ndarray, plan: SearchPlan, proposer: faiss.Index | None = None,
                  path: Path | None = None) -> None:
         if matrix.ndim != 2:
             raise ValueError(f"vectors of shape {matrix.shape}")
         self._matrix = matrix
         self.dim = int(matrix.shape[1])
         self.plan = plan
-        self._graph = graph
+        self._proposer = proposer  # the inverted file or graph that proposes rows to re-rank
         self._file: int | None = None
-        if graph is not None and path is not None:
+        if proposer is not None and path is not None:
             self._file = os.open(path, os.O_RDONLY)
             self._offset = matrix.offset if isinstance(matrix, np.memmap) else 0
-        if graph is not None:
-            if graph.ntotal != len(matrix):
-                raise ValueError(f"a graph of {graph.ntotal} rows for {len(matrix)} vectors")
-            graph.hnsw.efSearch = plan.ef_search  # type: ignore[attr-defined]
+        if proposer is not None and proposer.ntotal != len(matrix):
+            raise ValueError(f"a {plan.kind} index of {proposer.ntotal} rows for {len(matrix)} vectors")
+        if plan.kind == "hnsw-sq8" and proposer is not None:
+            proposer.hnsw.efSearch = plan.ef_search  # type: ignore[attr-defined]
+        elif proposer is not None:
+            faiss.extract_index_ivf(proposer).nprobe = plan.probes
 
     @classmethod
     def open(cls, path: Path, plan: SearchPlan) -> SavedVectors:
-        """Open `<path>.npy` (and `<path>.hnsw` when the plan has a graph)."""
+        """Open `<path>.npy`, and `<path>.ivf` (or `.hnsw`) when the plan says so."""
         matrix = np.load(path.with_suffix(".npy"), mmap_mode="r")
         if plan.kind == "exact":
             return cls(np.asarray(matrix), plan)
-        # The graph's arrays are mapped in place, not read: at 1M passages this opened the two
-        # graphs in 0.1 s instead of 1.9 s, with 1.6 GB less resident (shared between processes).
-        graph = faiss.read_index(str(path.with_suffix(".hnsw")), faiss.IO_FLAG_MMAP_IFC)
-        return cls(matrix, plan, graph, path.with_suffix(".npy"))
+        # Their arrays are mapped in place, not read: at 1M passages this opened the two graphs in
+        # 0.1 s instead of 1.9 s, with 1.6 GB less resident (shared between processes).
+        if plan.kind == "ivf-sq8":
+            proposer = faiss.read_index(str(path.with_suffix(".ivf")), faiss.IO_FLAG_MMAP)
+        else:
+            proposer = faiss.read_index(str(path.with_suffix(".hnsw")), faiss.IO_FLAG_MMAP_IFC)
+        return cls(matrix, plan, proposer, path.with_suffix(".npy"))
 
     def __len__(self) -> int:
         return int(self._matrix.shape[0])
@@ -97,11 +112,11 @@ class SavedVectors:
         k = min(k, len(self))
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        if self._graph is None:
+        if self._proposer is None:
             scores = self._matrix @ query
             rows = _top(scores, k)
             return scores[rows], rows
-        _, proposed = self._graph.search(np.ascontiguousarray(query[None, :], dtype=np.float32),
+        _, proposed = self._proposer.search(np.ascontiguousarray(query[None, :], dtype=np.float32),
                                          min(RERANK * k, len(self)))
         proposed = np.sort(proposed[0][proposed[0] >= 0])
         exact = self.vectors_of(proposed) @ query
@@ -167,12 +182,23 @@ class StackedVectors:
 
 
 def write_vectors(path: Path, vectors: np.ndarray, plan: SearchPlan | None = None) -> SearchPlan:
-    """Write `<path>.npy`, and `<path>.hnsw` when the rows are too many for exact search (or the
-    plan given says so)."""
+    """Write `<path>.npy`, and `<path>.ivf` when the rows are too many for exact search (or the
+    plan given says so, or `.hnsw` for a graph)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     np.save(path.with_suffix(".npy"), vectors)
     plan = plan or SearchPlan.for_rows(len(vectors))
-    if plan.kind == "hnsw-sq8":
+    if plan.kind == "ivf-sq8":
+        lists = max(1, min(plan.lists, len(vectors) // TRAINING_ROWS_PER_LIST))
+        plan = replace(plan, lists=lists, probes=min(plan.probes, lists))
+        quantizer = faiss.IndexFlatIP(vectors.shape[1])
+        inverted = faiss.IndexIVFScalarQuantizer(quantizer, vectors.shape[1], lists,
+                                                 faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(
+            len(vectors), min(len(vectors), TRAINING_ROWS_PER_LIST * lists), replace=False)
+        inverted.train(vectors[np.sort(sample)])
+        inverted.add(vectors)
+        faiss.write_index(inverted, str(path.with_suffix(".ivf")))
+    elif plan.kind == "hnsw-sq8":
         graph = faiss.IndexHNSWSQ(vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, plan.m,  # type: ignore[arg-type]
                                   faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = plan.ef_construction

@@ -79,10 +79,12 @@ def test_exact_search_matches_a_brute_force_oracle(tmp_path: Path) -> None:
     assert np.array_equal(store.vectors_of([5, 2]), data[[5, 2]])
 
 
-def test_graph_search_finds_nearly_all_of_the_exact_top_ten(tmp_path: Path) -> None:
+@pytest.mark.parametrize("plan", [SearchPlan("ivf-sq8", lists=128, probes=64),
+                                  SearchPlan("hnsw-sq8", 32, 80, 128)], ids=["ivf", "hnsw"])
+def test_approximate_search_finds_nearly_all_of_the_exact_top_ten(tmp_path: Path, plan: SearchPlan) -> None:
     data = clustered(20_000, 64, seed=11)
-    plan = write_vectors(tmp_path / "v", data, SearchPlan("hnsw-sq8", 32, 80, 128))
-    assert (tmp_path / "v.hnsw").exists()
+    plan = write_vectors(tmp_path / "v", data, plan)
+    assert (tmp_path / f"v.{plan.kind.split('-')[0]}").exists()
     store = SavedVectors.open(tmp_path / "v", plan)
     rng = np.random.default_rng(3)
     queries = data[rng.integers(len(data), size=100)] + 0.3 * rng.normal(size=(100, 64)).astype(np.float32)
@@ -284,7 +286,7 @@ def test_an_index_from_an_older_qa_bot_is_rebuilt_with_a_clear_message(
     assert any("another version of qa-bot" in line and "format 1" in line for line in log)
 
 
-def test_an_index_past_the_exact_limit_is_searched_through_its_graphs(
+def test_an_index_past_the_exact_limit_is_searched_through_its_inverted_files(
     small_corpus: Path, tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exact, _ = build(small_corpus, tmp_path / "exact", encoder)
@@ -292,8 +294,8 @@ def test_an_index_past_the_exact_limit_is_searched_through_its_graphs(
     graphs, _ = build(small_corpus, tmp_path / "graphs", encoder)
     folder = live_folder(tmp_path / "graphs")
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert {plan["kind"] for plan in manifest["search"].values()} == {"hnsw-sq8"}
-    assert (folder / "passages.hnsw").exists() and (folder / "sentences.hnsw").exists()
+    assert {plan["kind"] for plan in manifest["search"].values()} == {"ivf-sq8"}
+    assert (folder / "passages.ivf").exists() and (folder / "sentences.ivf").exists()
     query = exact.sentence_vectors.vectors()[7]
     for name in ("passage_vectors", "sentence_vectors"):
         want = getattr(exact, name).search(query, 5)
