@@ -6,7 +6,7 @@ Layout of `index_dir`:
                               entity labels and how each vector file is searched
     v-<stamp>/rows.sqlite3, *.rows.npy, entities*.npy, copies*.npy   the rows (see `rows.py`)
     v-<stamp>/passages.npy    one vector per passage row (`.hnsw` beside it for big corpora)
-    v-<stamp>/sentences.npy   one vector per sentence row (likewise)
+    v-<stamp>/sentences.npy   one vector per sentence row (`.ivf` beside it for big corpora)
     v-<stamp>/bm25/, words.*, sentence_words*   the lexical index and each sentence's words
                               (see `lexical.py`)
     v-<stamp>/tail/           articles appended since (see below), in the same files
@@ -416,8 +416,10 @@ def save_index(built: Built, index_dir: Path, vocabulary: Collection[str]) -> No
 
     def write(folder: Path) -> None:
         labels = write_rows(folder, built.rows, vocabulary)
-        plans = {name: write_vectors(folder / name, vectors).to_json() for name, vectors in
-                 (("passages", built.passage_vectors), ("sentences", built.sentence_vectors))}
+        plans = {}
+        for name, vectors in (("passages", built.passage_vectors), ("sentences", built.sentence_vectors)):
+            plan = SearchPlan.for_rows(len(vectors), repeated=name == "sentences")
+            plans[name] = write_vectors(folder / name, vectors, plan).to_json()
         built.lexicon.save(folder)
         _write_json(folder / "manifest.json",
                     asdict(replace(built.manifest, entity_labels=labels, search=plans)))

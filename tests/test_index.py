@@ -286,7 +286,7 @@ def test_an_index_from_an_older_qa_bot_is_rebuilt_with_a_clear_message(
     assert any("another version of qa-bot" in line and "format 1" in line for line in log)
 
 
-def test_an_index_past_the_exact_limit_is_searched_through_its_inverted_files(
+def test_an_index_past_the_exact_limit_is_searched_through_a_graph_and_an_inverted_file(
     small_corpus: Path, tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exact, _ = build(small_corpus, tmp_path / "exact", encoder)
@@ -294,8 +294,9 @@ def test_an_index_past_the_exact_limit_is_searched_through_its_inverted_files(
     graphs, _ = build(small_corpus, tmp_path / "graphs", encoder)
     folder = live_folder(tmp_path / "graphs")
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert {plan["kind"] for plan in manifest["search"].values()} == {"ivf-sq8"}
-    assert (folder / "passages.ivf").exists() and (folder / "sentences.ivf").exists()
+    assert {name: plan["kind"] for name, plan in manifest["search"].items()} == \
+        {"passages": "hnsw-sq8", "sentences": "ivf-sq8"}
+    assert (folder / "passages.hnsw").exists() and (folder / "sentences.ivf").exists()
     query = exact.sentence_vectors.vectors()[7]
     for name in ("passage_vectors", "sentence_vectors"):
         want = getattr(exact, name).search(query, 5)
