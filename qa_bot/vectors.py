@@ -23,9 +23,10 @@ EXACT_UP_TO = 100_000
 # The inverted file (or graph) proposes RERANK × k rows, re-scored with the float vectors so scores
 # are exact (2, 4 and 10 gave the same recall@10 at 100k and 1M with the graphs; 1 lost 0.02-0.06).
 RERANK = 2
-# Lists scanned per question. At 2.24M sentence rows (6,000 lists) recall@10 was 1.000 from 8
-# lists on; 64 leaves room for text that clusters less than the benchmark's, for ~2 ms.
-PROBES = 64
+# Lists scanned per question. Sentence recall@10 (scripts/scale_benchmark.py's questions) was
+# 0.984 / 0.994 with 4 at 100k / 1M passages and 1.000 from 8 on; 16 leaves a margin for text that
+# clusters less, at 1.6 ms a search at 1M (k 60) against 3.9 ms with 64.
+PROBES = 16
 TRAINING_ROWS_PER_LIST = 64  # the clustering is trained on a sample of this many rows per list
 
 

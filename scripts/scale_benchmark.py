@@ -209,7 +209,6 @@ def measure(folder: Path) -> dict[str, object]:
 def measure_append(folder: Path) -> dict[str, object]:
     """Add a seed article to the index in this fresh process, as `qa-bot index` would."""
     started = time.perf_counter()
-    import resource
     from dataclasses import replace
 
     from qa_bot.allocator import reuse_freed_memory
@@ -233,7 +232,7 @@ def measure_append(folder: Path) -> dict[str, object]:
     version = folder / (folder / CURRENT).read_text().strip()
     written = sum(f.stat().st_size for f in version.rglob("*") if f.is_file() and f.stat().st_nlink == 1)
     return {"append_s": seconds, "embedded": appended[1].embedded, "written_mib": written / 2**20,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mib": _rss_mib("VmHWM")}  # ru_maxrss would count the parent's, inherited
 
 
 def _rss_mib(field: str = "VmRSS") -> float:
