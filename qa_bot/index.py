@@ -115,6 +115,7 @@ class Index:
     lexicon: Lexicon  # BM25 over the passages, each term's IDF, each sentence's words
     base: Index | None = None  # with appended articles, the two parts, each numbered from 0
     tail: Index | None = None
+    folder: Path | None = None  # the version folder it was opened from
 
     @property
     def articles(self) -> Mapping[str, Article]:
@@ -363,7 +364,9 @@ def append_files(
         len(chunk_article(a.info.id, a.text, settings.chunk_sentences, settings.chunk_overlap))
         for a in added.articles)
     if passages > min(TAIL_SHARE * len(base.chunks), TAIL_MAX):
-        return None  # the whole update merges the tail into the base
+        report(f"The appended articles would hold {passages} passages, more than the index keeps "
+               "beside its own: merging them into it.")
+        return None
     for skipped in added.skipped:
         report(f"warning: skipped {skipped.name}: {skipped.reason}")
     lines: Counter[str] = Counter(previous.tail.rows.every_line_count() if previous.tail else {})
@@ -372,7 +375,7 @@ def append_files(
     tail, embedded, reused, untagged = build_index(
         Corpus(tuple(kept) + added.articles, added.skipped, lines, headlines), encoder, tagger,
         settings, expected, previous.tail, progress, report, base=base)
-    _save_tail(tail, previous.manifest, expected, settings.index_dir, vocabulary)
+    _save_tail(tail, previous, expected, settings.index_dir, vocabulary)
     index = load_index(settings.index_dir)
     report(f"Index updated: {len(added.articles)} articles appended beside the {len(previous.articles)} "
            f"indexed, which were left as they were ({embedded} texts embedded).")
@@ -380,10 +383,12 @@ def append_files(
                               tuple(f"{s.name}: {s.reason}" for s in added.skipped), untagged)
 
 
-def _save_tail(tail: Built, previous: Manifest, expected: Manifest, index_dir: Path,
+def _save_tail(tail: Built, previous: Index, expected: Manifest, index_dir: Path,
                vocabulary: Collection[str]) -> None:
-    """A new version: the live one's files linked, and the tail written anew beside them."""
-    source = _live_folder(index_dir)
+    """A new version: the previous one's files linked, and the tail written anew beside them."""
+    # The folder the tail was built against, even if another writer has switched CURRENT since
+    # (its files stay readable: they are linked, or this fails with the old index still live).
+    source = previous.folder or _live_folder(index_dir)
 
     def write(folder: Path) -> None:
         _link_tree(source, folder, leave_out={"manifest.json", TAIL})
@@ -392,9 +397,10 @@ def _save_tail(tail: Built, previous: Manifest, expected: Manifest, index_dir: P
         for name, vectors in (("passages", tail.passage_vectors), ("sentences", tail.sentence_vectors)):
             write_vectors(folder / TAIL / name, vectors, SearchPlan("exact"))
         tail.lexicon.save(folder / TAIL)
-        manifest = replace(previous, files=expected.files, stamps=expected.stamps, built_at=expected.built_at,
-                           tail={"entity_labels": labels,
-                                 "base_copies": {str(k): v for k, v in sorted(tail.base_copies.items())}})
+        appended = {"entity_labels": labels,
+                    "base_copies": {str(k): v for k, v in sorted(tail.base_copies.items())}}
+        manifest = replace(previous.manifest, files=expected.files, stamps=expected.stamps,
+                           built_at=expected.built_at, tail=appended)
         _write_json(folder / "manifest.json", asdict(manifest))
 
     _write_version(index_dir, write)
@@ -496,6 +502,7 @@ def load_index(index_dir: Path) -> Index:
             Lexicon(folder))
         if manifest.tail:
             index = _with_tail(index, rows, folder / TAIL)
+        index.folder = folder
     except (OSError, ValueError, TypeError, KeyError, RuntimeError, sqlite3.Error) as e:
         raise IndexStoreError(f"{folder.name} is damaged ({type(e).__name__}: {e})",
                               hint="run `qa-bot index --rebuild`") from None

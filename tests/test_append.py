@@ -163,9 +163,11 @@ def test_a_tail_past_its_limit_is_merged_into_the_index(
     base: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("qa_bot.index.TAIL_MAX", 10)
-    shutil.copy(seed("002"), base.corpus_dir)  # 15 passages
-    index, done = update(base, encoder)
+    shutil.copy(seed("002"), base.corpus_dir)
+    log: list[str] = []
+    index, done = update(base, encoder, log)
     assert done.action == "updated" and index.tail is None
+    assert any("more than the index keeps beside its own: merging" in line for line in log)
 
 
 def test_an_index_written_before_appending_is_updated_whole_once(base: Settings, encoder: Encoder) -> None:
