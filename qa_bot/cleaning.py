@@ -241,10 +241,20 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
 def without_teasers(article: CleanArticle, headlines: frozenset[str]) -> CleanArticle:
     """The article less its lines that are another article's headline (`headlines` holds the
     corpus's headline keys): inside an article such a line is a teaser for that other article."""
+    title, judged = _own_title_and_rest(article)
+    kept = title + [p for p in judged if _headline_key(p) not in headlines]
+    return replace(article, text="\n\n".join(kept))
+
+
+def teaser_keys(article: CleanArticle) -> set[str]:
+    """The keys of the paragraphs `without_teasers` judges: every one but the article's headline."""
+    return {_headline_key(p) for p in _own_title_and_rest(article)[1]} - {""}
+
+
+def _own_title_and_rest(article: CleanArticle) -> tuple[list[str], list[str]]:
     paragraphs = article.text.split("\n\n")
     own_title = 1 if article.title is not None else 0  # the first paragraph is the headline itself
-    kept = paragraphs[:own_title] + [p for p in paragraphs[own_title:] if _headline_key(p) not in headlines]
-    return replace(article, text="\n\n".join(kept))
+    return paragraphs[:own_title], paragraphs[own_title:]
 
 
 def headline_key(title: str | None) -> str:

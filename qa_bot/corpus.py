@@ -18,6 +18,7 @@ from qa_bot.cleaning import (
     headline_key,
     line_keys,
     paragraph_headline_keys,
+    teaser_keys,
     without_teasers,
 )
 from qa_bot.errors import CorpusError
@@ -69,6 +70,7 @@ class Corpus:
     # What cleaning a file added later needs to know of these texts (see `load_added`):
     lines: Mapping[str, int] = field(default_factory=dict)  # short line key -> texts holding it
     headlines: frozenset[str] = frozenset()  # the keys of their headlines
+    teasers: frozenset[int] = frozenset()  # `key_hash` of each paragraph that a headline would remove
 
 
 class IndexedLines(Protocol):
@@ -80,6 +82,10 @@ class IndexedLines(Protocol):
 
     def headlines_among(self, keys: Collection[str]) -> set[str]:
         """Which of these keys are headlines of indexed articles."""
+        ...
+
+    def teasers_among(self, keys: Collection[str]) -> set[str]:
+        """Which of these keys are paragraphs of indexed articles that such a headline removes."""
         ...
 
 
@@ -122,29 +128,37 @@ def load_corpus(folder: Path) -> Corpus:
     """Read, decode and clean every supported file; raise CorpusError when none is usable."""
     raw, skipped = _read_files(scan(folder))
     lines = Counter(key for _, records in raw for r in records for key in line_keys(r.text))
-    articles, headlines = _cleaned(raw, frozenset(k for k, n in lines.items() if n >= 2))
+    articles, headlines, teasers = _cleaned(raw, frozenset(k for k, n in lines.items() if n >= 2))
     if not articles:
         found = f" ({len(skipped)} unusable: {', '.join(s.name for s in skipped)})" if skipped else ""
         raise CorpusError(
             f"no readable article in {folder}{found}",
             hint=f"add {', '.join(SUPPORTED_SUFFIXES)} files with UTF-8 text",
         )
-    return Corpus(tuple(articles), tuple(skipped), lines, headlines)
+    return Corpus(tuple(articles), tuple(skipped), lines, headlines, teasers)
 
 
 def load_added(files: Sequence[SourceFile], indexed: IndexedLines) -> Corpus:
     """Read and clean files added to an indexed corpus, judging their repeated lines and teasers
     against the indexed texts as well, without reading those again. Raises RecleanNeeded when a
     line of the new files is also in exactly one indexed text: it is furniture now, and that text
-    must be cleaned anew. The Corpus holds only the new articles (none when no file is usable)."""
+    must be cleaned anew; likewise when an added article's headline is a paragraph of an indexed
+    one (a teaser for it). The Corpus holds only the new articles (none when no file is usable)."""
     raw, skipped = _read_files(files)
     lines = Counter(key for _, records in raw for r in records for key in line_keys(r.text))
     before = indexed.line_counts(lines.keys())
     if now_repeated := sorted(k for k in lines if before.get(k) == 1):
         raise RecleanNeeded(f"the line {now_repeated[0]!r} is now in two or more files")
     furniture = frozenset(k for k, n in lines.items() if n + before.get(k, 0) >= 2)
-    articles, headlines = _cleaned(raw, furniture, indexed)
-    return Corpus(tuple(articles), tuple(skipped), lines, headlines)
+    articles, headlines, teasers = _cleaned(raw, furniture, indexed)
+    if teased := sorted(indexed.teasers_among(headlines)):
+        raise RecleanNeeded(f"the headline {teased[0]!r} of an added article is a line of an indexed one")
+    return Corpus(tuple(articles), tuple(skipped), lines, headlines, teasers)
+
+
+def key_hash(key: str) -> int:
+    """A line's key as a 64-bit number, for the index to store compactly."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _read_files(files: Sequence[SourceFile]) -> tuple[list[tuple[str, list[_Record]]], list[SkippedFile]]:
@@ -159,8 +173,9 @@ def _read_files(files: Sequence[SourceFile]) -> tuple[list[tuple[str, list[_Reco
 
 
 def _cleaned(raw: list[tuple[str, list[_Record]]], furniture: frozenset[str],
-             indexed: IndexedLines | None = None) -> tuple[list[Article], frozenset[str]]:
-    """The articles of the files' records, cleaned, and the keys of their headlines."""
+             indexed: IndexedLines | None = None) -> tuple[list[Article], frozenset[str], frozenset[int]]:
+    """The articles of the files' records, cleaned; the keys of their headlines; and the hashed
+    keys of their paragraphs that another article's headline would remove."""
     numbered = [(article_id, record) for name, records in raw
                 for article_id, record in _number(name, records)]
     cleaned = [clean(record.text, furniture) for _, record in numbered]
@@ -171,9 +186,11 @@ def _cleaned(raw: list[tuple[str, list[_Record]]], furniture: frozenset[str],
     if indexed is not None:
         lines = set().union(*(paragraph_headline_keys(a.text) for a in cleaned))
         teasers = headlines | indexed.headlines_among(lines - headlines)
-    articles = [_to_article(article_id, record, without_teasers(article, teasers))
-                for (article_id, record), article in zip(numbered, cleaned, strict=True)]
-    return [a for a in articles if a.text.strip()], headlines
+    kept = [without_teasers(article, teasers) for article in cleaned]
+    articles = [_to_article(article_id, record, article)
+                for (article_id, record), article in zip(numbered, kept, strict=True)]
+    paragraphs = frozenset(key_hash(k) for article in kept for k in teaser_keys(article))
+    return [a for a in articles if a.text.strip()], headlines, paragraphs
 
 
 @dataclass(frozen=True)

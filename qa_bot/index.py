@@ -18,8 +18,9 @@ the previous one's files (nothing is copied or rewritten) and writes a small tai
 the articles appended so far, searched exactly and numbered on from the base's rows. The tail's
 words keep the base's numbers, its passages are scored with the base's IDF, and its syndicated
 copies are found among the base's passages through their vectors. A file changed or removed, a
-tail grown past `TAIL_SHARE` of the base (or `TAIL_MAX` passages), or an added file whose line
-makes an indexed text's line repeated furniture, updates the whole index, which merges the tail.
+tail grown past `TAIL_SHARE` of the base (or `TAIL_MAX` passages), or an added file that changes
+how an indexed text is cleaned (see `corpus.load_added`), updates the whole index, which merges
+the tail.
 """
 
 from __future__ import annotations
@@ -309,7 +310,7 @@ def build_index(
         copies, base_copies = _with_base_copies(base, previous, chunks, passage_vectors, copies)
     rows = Rows(list(corpus.articles), chunks, sentences, chunk_sentences,
                 [known_entities[_text_key(t)] for t in sentence_texts], copies,
-                corpus.lines, corpus.headlines)
+                corpus.lines, corpus.headlines, corpus.teasers)
     built = Built(manifest, rows, passage_vectors, vectors_of(sentence_texts),
                   build_lexicon(passage_texts, sentence_texts, base.lexicon if base else None),
                   base_copies)
@@ -372,8 +373,9 @@ def append_files(
     lines: Counter[str] = Counter(previous.tail.rows.every_line_count() if previous.tail else {})
     lines.update(added.lines)
     headlines = (previous.tail.rows.every_headline() if previous.tail else frozenset()) | added.headlines
+    teasers = (previous.tail.rows.every_teaser() if previous.tail else frozenset()) | added.teasers
     tail, embedded, reused, untagged = build_index(
-        Corpus(tuple(kept) + added.articles, added.skipped, lines, headlines), encoder, tagger,
+        Corpus(tuple(kept) + added.articles, added.skipped, lines, headlines, teasers), encoder, tagger,
         settings, expected, previous.tail, progress, report, base=base)
     _save_tail(tail, previous, expected, settings.index_dir, vocabulary)
     index = load_index(settings.index_dir)

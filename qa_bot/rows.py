@@ -34,7 +34,7 @@ import numpy as np
 from qa_bot.answer_types import NAMES
 from qa_bot.arrays import Ragged, mapped, save_ragged
 from qa_bot.chunking import Chunk
-from qa_bot.corpus import Article
+from qa_bot.corpus import Article, key_hash
 from qa_bot.entities import Entity
 from qa_bot.lexical import WORD, words
 from qa_bot.types import ArticleInfo
@@ -63,6 +63,7 @@ class Rows:
     copies: list[list[int]]  # per passage row
     lines: Mapping[str, int] = field(default_factory=dict)  # see `corpus.Corpus`
     headlines: frozenset[str] = frozenset()
+    teasers: frozenset[int] = frozenset()
 
 
 def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[str]:
@@ -97,7 +98,9 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
             CREATE TABLE known_words (word TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE corpus_lines (key TEXT PRIMARY KEY, texts INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE headlines (key TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE teasers (hash INTEGER PRIMARY KEY);
         """)
+        db.executemany("INSERT INTO teasers VALUES (?)", ((h,) for h in sorted(rows.teasers)))
         db.executemany("INSERT INTO corpus_lines VALUES (?, ?)", sorted(rows.lines.items()))
         db.executemany("INSERT INTO headlines VALUES (?)", ((k,) for k in sorted(rows.headlines)))
         db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)", (
@@ -145,7 +148,7 @@ class StoredRows:
         self._labels = list(labels)
         self.article_count = self._one("SELECT count(*) FROM articles")
         # Indexes written before they were kept cannot take an added file without the others.
-        self.keeps_lines = self._one("SELECT count(*) FROM sqlite_master WHERE name = 'corpus_lines'") > 0
+        self.keeps_lines = self._one("SELECT count(*) FROM sqlite_master WHERE name = 'teasers'") > 0
         self._article_by_row = lru_cache(maxsize=ARTICLE_CACHE)(self._read_article)
         self._row_of_id = lru_cache(maxsize=ARTICLE_CACHE)(self._read_row_of_id)
         self.articles = ArticleMap(self)
@@ -257,6 +260,18 @@ class StoredRows:
     def headlines_among(self, keys: Collection[str]) -> set[str]:
         """Which of these keys are headlines of indexed articles."""
         return {str(k) for (k,) in self._lookup("SELECT key FROM headlines", keys)}
+
+    def teasers_among(self, keys: Collection[str]) -> set[str]:
+        """Which of these keys are paragraphs of indexed articles that such a headline removes."""
+        hashes = {key_hash(k): k for k in keys}
+        with self._lock:
+            return {key for h, key in hashes.items()
+                    if self._db.execute("SELECT 1 FROM teasers WHERE hash = ?", (h,)).fetchone()}
+
+    def every_teaser(self) -> frozenset[int]:
+        """The hashed keys of every indexed paragraph that a headline would remove."""
+        with self._lock:
+            return frozenset(int(h) for (h,) in self._db.execute("SELECT hash FROM teasers"))
 
     def every_line_count(self) -> dict[str, int]:
         """Every short line with how many indexed texts hold it."""
@@ -377,6 +392,12 @@ class StackedRows:
 
     def headlines_among(self, keys: Collection[str]) -> set[str]:
         return self.base.headlines_among(keys) | self.tail.headlines_among(keys)
+
+    def teasers_among(self, keys: Collection[str]) -> set[str]:
+        return self.base.teasers_among(keys) | self.tail.teasers_among(keys)
+
+    def every_teaser(self) -> frozenset[int]:
+        return self.base.every_teaser() | self.tail.every_teaser()
 
     def every_line_count(self) -> dict[str, int]:
         counts = self.base.every_line_count()

@@ -19,6 +19,13 @@ from tests.conftest import DATA, SEEDS, TAGGER
 
 SOLDIERS = "how many soldiers left Damascus?"
 SHARED_LINE = "Weekend Desk Special Edition"
+# A headline that ends as a sentence does: no count of repeated short lines would notice it.
+TEASED = "Is the new Leith ferry terminal worth the two-year wait?"
+TEASING_ARTICLE = (
+    "Council approves a second tram line to the airport\n\nThe city council voted on Tuesday to build a "
+    "second tram line to the airport, at a cost of £210 million.\n\n" + TEASED + "\n\nWork on the "
+    "line is due to start next spring and to finish in 2029, the council's transport chief said."
+)
 OWN_ARTICLE = (
     "{line}\n\nHarbour officials in Kelso said on Monday that the new ferry terminal would open in "
     "March, two years late and 40% over its budget.\n\nThe terminal will handle six crossings a day, "
@@ -38,6 +45,7 @@ def built_base(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> tu
     shutil.copytree(DATA / "newsroom_tune", corpus)
     shutil.copy(seed("000"), corpus)
     (corpus / "own_1.txt").write_text(OWN_ARTICLE.format(line=SHARED_LINE), encoding="utf-8")
+    (corpus / "own_teasing.txt").write_text(TEASING_ARTICLE, encoding="utf-8")
     open_index(Settings(corpus_dir=corpus, index_dir=root / "index"), encoder, tagger=TAGGER)
     return corpus, root / "index"
 
@@ -159,6 +167,23 @@ def test_a_line_an_added_file_shares_with_one_indexed_text_updates_the_whole_ind
     assert SHARED_LINE not in index.articles["own_2.txt"].text
 
 
+def test_an_added_headline_that_is_a_line_of_an_indexed_article_updates_the_whole_index(
+    base: Settings, encoder: Encoder
+) -> None:
+    assert TEASED in load_index(base.index_dir).articles["own_teasing.txt"].text  # no headline yet
+    (base.corpus_dir / "own_3.txt").write_text(
+        f"{TEASED}\n\nHarbour officials in Leith said on Monday that the new ferry terminal had opened, two "
+        "years late and 40% over its budget.\n\nThe terminal will handle six crossings a day, the port "
+        "authority said.", encoding="utf-8")
+    log: list[str] = []
+    index, done = update(base, encoder, log)
+    assert done.action == "updated"
+    assert any("of an added article is a line of an indexed one" in line for line in log)
+    # The line is a teaser for the added article now, as a build from scratch would judge it.
+    assert TEASED not in index.articles["own_teasing.txt"].text
+    assert index.articles["own_3.txt"].info.title == TEASED
+
+
 def test_a_tail_past_its_limit_is_merged_into_the_index(
     base: Settings, encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,7 +198,7 @@ def test_a_tail_past_its_limit_is_merged_into_the_index(
 def test_an_index_written_before_appending_is_updated_whole_once(base: Settings, encoder: Encoder) -> None:
     rows = live(base) / "rows.sqlite3"
     with sqlite3.connect(rows) as db:
-        db.execute("DROP TABLE corpus_lines")
+        db.execute("DROP TABLE teasers")
     shutil.copy(seed("002"), base.corpus_dir)
     log: list[str] = []
     assert update(base, encoder, log)[1].action == "updated"
