@@ -25,6 +25,7 @@ the tail.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -32,8 +33,9 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,7 @@ MIGRATABLE = {
     4: "each sentence's words are stored, so questions do not re-tokenise them",
 }
 CURRENT = "CURRENT"
+WRITER_LOCK = ".writer.lock"  # held by the one process writing a version
 TAIL = "tail"
 ABANDONED_AFTER_S = 3600
 # A tail is rebuilt whole on each append: at 1M base passages, adding one article took 2.6 s with
@@ -185,8 +188,58 @@ def open_index(
     settings: Settings, encoder: Encoder, report: Report = lambda _: None,
     progress: Progress | None = None, force: bool = False, tagger: EntityTagger | None = None,
 ) -> tuple[Index, IndexUpdate]:
-    """Load the index, first building or updating it if it is missing, stale or unreadable."""
+    """Load the index, first building or updating it if it is missing, stale or unreadable. One
+    process at a time writes: another waits for it, then finds the index as it left it."""
     tagger = tagger or EntityTagger()
+    if not force and (current := _current_index(settings, encoder, tagger)) is not None:
+        return current
+    with _writing(settings.index_dir, report):
+        return _update_index(settings, encoder, report, progress, force, tagger)
+
+
+def _current_index(settings: Settings, encoder: Encoder,
+                   tagger: EntityTagger) -> tuple[Index, IndexUpdate] | None:
+    """The index when it is up to date, found without writing it or saying anything; else None."""
+    try:
+        index = load_index(settings.index_dir)
+    except (FileNotFoundError, IndexStoreError):
+        return None
+    files = scan(settings.corpus_dir, index.manifest.known_files())
+    expected = _manifest(settings, encoder, tagger, files)
+    if index.manifest.recipe() != expected.recipe() or index.manifest.files != expected.files:
+        index.rows.close()
+        index.lexicon.close()
+        return None
+    if index.manifest.stamps != expected.stamps:
+        _restamp(settings.index_dir, expected.stamps)
+    return index, IndexUpdate("loaded", 0, 0, ())
+
+
+@contextmanager
+def _writing(index_dir: Path, report: Report) -> Iterator[None]:
+    """Hold the index folder's writer lock, waiting while another process holds it. Where no lock
+    file can be made (a read-only folder), go on without: writing will then say what is wrong."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = (index_dir / WRITER_LOCK).open("a")
+    except OSError:
+        lock = None
+    if lock is None:
+        yield
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report(f"Another qa-bot is writing the index in {index_dir}: waiting for it to finish.")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file lets the lock go
+
+
+def _update_index(
+    settings: Settings, encoder: Encoder, report: Report, progress: Progress | None, force: bool,
+    tagger: EntityTagger,
+) -> tuple[Index, IndexUpdate]:
     vocabulary = encoder.word_vectors()[0].keys()
     previous: Index | None = None
     migrated_from = None

@@ -1,9 +1,11 @@
 """The index on disk: round trip, incremental updates, corruption, atomic writes."""
 
+import fcntl
 import json
 import os
 import random
 import shutil
+import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -16,7 +18,7 @@ from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
 from qa_bot.errors import IndexStoreError
-from qa_bot.index import CURRENT, FORMAT_VERSION, Index, IndexUpdate, load_index, open_index
+from qa_bot.index import CURRENT, FORMAT_VERSION, WRITER_LOCK, Index, IndexUpdate, load_index, open_index
 from qa_bot.syndication import SYNDICATION_OVERLAP, _shingles, syndicated_copies
 from qa_bot.vectors import SavedVectors, SearchPlan, write_vectors
 from tests.conftest import SEEDS, TAGGER
@@ -240,6 +242,27 @@ def test_a_crash_while_writing_leaves_the_old_index_usable(
     after = load_index(tmp_path / "idx")
     assert len(after.chunks) == len(before.chunks)
     assert [p.name for p in (tmp_path / "idx").glob("v-*")] == [live_folder(tmp_path / "idx").name]
+
+
+def test_one_process_writes_at_a_time_and_readers_never_wait(
+    small_corpus: Path, tmp_path: Path, encoder: Encoder
+) -> None:
+    index_dir = tmp_path / "idx"
+    build(small_corpus, index_dir, encoder)
+    with (index_dir / WRITER_LOCK).open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another qa-bot writing the index would
+        assert build(small_corpus, index_dir, encoder)[1].action == "loaded"  # up to date: no wait
+        (small_corpus / "005_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        log: list[str] = []
+        done: dict[str, IndexUpdate] = {}
+        writer = threading.Thread(target=lambda: done.update(
+            update=build(small_corpus, index_dir, encoder, log)[1]))
+        writer.start()
+        writer.join(timeout=2)
+        assert writer.is_alive() and any("waiting for it to finish" in line for line in log)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    writer.join(timeout=120)
+    assert done["update"].action == "appended"
 
 
 def test_unwritable_index_folder_is_a_clear_error(small_corpus: Path, tmp_path: Path,
