@@ -1,11 +1,16 @@
-"""Row files: NumPy arrays memory-mapped from an index folder, and ragged rows stored end to end."""
+"""Row files: NumPy arrays memory-mapped from an index folder, ragged rows stored end to end, and
+lookups of many keys in an index's SQLite tables."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+SQLITE_PARAMETERS = 500  # keys per query, well under SQLite's limit on a statement's parameters
 
 
 class Ragged:
@@ -46,3 +51,14 @@ def save_ragged(stem: Path, rows: Sequence[np.ndarray | Sequence[tuple[int, ...]
 def mapped(path: Path) -> np.ndarray:
     """An array file, memory-mapped (as a plain array: indexing a `np.memmap` costs microseconds)."""
     return np.asarray(np.load(path, mmap_mode="r"))
+
+
+def select_in(db: sqlite3.Connection, select: str, column: str,
+              keys: Collection[Any]) -> list[tuple[Any, ...]]:
+    """The rows of `select` whose `column` is one of `keys`, asked a few hundred keys at a time."""
+    wanted = sorted(set(keys))
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(wanted), SQLITE_PARAMETERS):
+        part = wanted[start: start + SQLITE_PARAMETERS]
+        found += db.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(part))})", part).fetchall()
+    return found

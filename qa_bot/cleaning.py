@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from qa_bot.sentences import split_sentences
@@ -169,22 +169,23 @@ class CleanArticle:
 
 
 def repeated_lines(raw_texts: Iterable[str]) -> frozenset[str]:
-    """Short non-sentence lines found in two or more files: a site's furniture. A sentence two
-    files share is syndicated text, kept in both and folded into one result at question time."""
+    """Short non-sentence lines found in two or more files (see `furniture_lines`)."""
+    return furniture_lines(line_counts(raw_texts))
+
+
+def line_counts(raw_texts: Iterable[str]) -> Counter[str]:
+    """How many of the texts hold each short non-sentence line, by the line's key."""
     counts: Counter[str] = Counter()
     for raw in raw_texts:
-        counts.update(line_keys(raw))
+        counts.update({_key(line) for line in raw.splitlines()
+                       if _is_short(line) and not _TERMINAL.search(line)} - {""})
+    return counts
+
+
+def furniture_lines(counts: Mapping[str, int]) -> frozenset[str]:
+    """The lines of `line_counts` that two or more files hold: a site's furniture. A sentence two
+    files share is syndicated text, kept in both and folded into one result at question time."""
     return frozenset(key for key, n in counts.items() if n >= 2)
-
-
-def line_keys(raw: str) -> set[str]:
-    """The keys of a text's short non-sentence lines: what `repeated_lines` counts across files."""
-    return {_key(line) for line in raw.splitlines() if _is_short(line) and not _TERMINAL.search(line)} - {""}
-
-
-def paragraph_headline_keys(text: str) -> set[str]:
-    """The keys a cleaned text's paragraphs would have as teasers (see `without_teasers`)."""
-    return {_headline_key(p) for p in text.split("\n\n")} - {""}
 
 
 def clean(raw: str, furniture: frozenset[str] = frozenset(),

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 from qa_bot.cleaning import (
     CleanArticle,
     clean,
+    furniture_lines,
     headline_key,
-    line_keys,
-    paragraph_headline_keys,
+    line_counts,
     teaser_keys,
     without_teasers,
 )
@@ -127,8 +127,8 @@ def scan(folder: Path, known: Mapping[str, tuple[str, tuple[int, int]]] | None =
 def load_corpus(folder: Path) -> Corpus:
     """Read, decode and clean every supported file; raise CorpusError when none is usable."""
     raw, skipped = _read_files(scan(folder))
-    lines = Counter(key for _, records in raw for r in records for key in line_keys(r.text))
-    articles, headlines, teasers = _cleaned(raw, frozenset(k for k, n in lines.items() if n >= 2))
+    lines = line_counts(r.text for _, records in raw for r in records)
+    articles, headlines, teasers = _cleaned(raw, furniture_lines(lines))
     if not articles:
         found = f" ({len(skipped)} unusable: {', '.join(s.name for s in skipped)})" if skipped else ""
         raise CorpusError(
@@ -145,12 +145,11 @@ def load_added(files: Sequence[SourceFile], indexed: IndexedLines) -> Corpus:
     must be cleaned anew; likewise when an added article's headline is a paragraph of an indexed
     one (a teaser for it). The Corpus holds only the new articles (none when no file is usable)."""
     raw, skipped = _read_files(files)
-    lines = Counter(key for _, records in raw for r in records for key in line_keys(r.text))
+    lines = line_counts(r.text for _, records in raw for r in records)
     before = indexed.line_counts(lines.keys())
     if now_repeated := sorted(k for k in lines if before.get(k) == 1):
         raise RecleanNeeded(f"the line {now_repeated[0]!r} is now in two or more files")
-    furniture = frozenset(k for k, n in lines.items() if n + before.get(k, 0) >= 2)
-    articles, headlines, teasers = _cleaned(raw, furniture, indexed)
+    articles, headlines, teasers = _cleaned(raw, furniture_lines(lines + Counter(before)), indexed)
     if teased := sorted(indexed.teasers_among(headlines)):
         raise RecleanNeeded(f"the headline {teased[0]!r} of an added article is a line of an indexed one")
     return Corpus(tuple(articles), tuple(skipped), lines, headlines, teasers)
@@ -182,15 +181,15 @@ def _cleaned(raw: list[tuple[str, list[_Record]]], furniture: frozenset[str],
     headlines = frozenset(headline_key(record.title or article.title)
                           for (_, record), article in zip(numbered, cleaned, strict=True)) - {""}
     # A line of one article that is another's headline is a teaser for it.
-    teasers = headlines
+    teasing = headlines
     if indexed is not None:
-        lines = set().union(*(paragraph_headline_keys(a.text) for a in cleaned))
-        teasers = headlines | indexed.headlines_among(lines - headlines)
-    kept = [without_teasers(article, teasers) for article in cleaned]
+        judged = set().union(*(teaser_keys(a) for a in cleaned))
+        teasing = headlines | indexed.headlines_among(judged - headlines)
+    kept = [without_teasers(article, teasing) for article in cleaned]
     articles = [_to_article(article_id, record, article)
                 for (article_id, record), article in zip(numbered, kept, strict=True)]
-    paragraphs = frozenset(key_hash(k) for article in kept for k in teaser_keys(article))
-    return [a for a in articles if a.text.strip()], headlines, paragraphs
+    teasers = frozenset(key_hash(k) for article in kept for k in teaser_keys(article))
+    return [a for a in articles if a.text.strip()], headlines, teasers
 
 
 @dataclass(frozen=True)

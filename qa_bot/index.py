@@ -205,14 +205,22 @@ def _current_index(settings: Settings, encoder: Encoder,
     except (FileNotFoundError, IndexStoreError):
         return None
     files = scan(settings.corpus_dir, index.manifest.known_files())
-    expected = _manifest(settings, encoder, tagger, files)
-    if index.manifest.recipe() != expected.recipe() or index.manifest.files != expected.files:
+    current = _if_current(index, _manifest(settings, encoder, tagger, files), settings.index_dir)
+    if current is None:
         index.rows.close()
         index.lexicon.close()
+    return current
+
+
+def _if_current(index: Index, expected: Manifest, index_dir: Path,
+                migrated_from: int | None = None) -> tuple[Index, IndexUpdate] | None:
+    """The index as loaded when it was built from the files and with the recipe `expected` holds
+    (their sizes and times recorded if they were touched); else None."""
+    if index.manifest.recipe() != expected.recipe() or index.manifest.files != expected.files:
         return None
     if index.manifest.stamps != expected.stamps:
-        _restamp(settings.index_dir, expected.stamps)
-    return index, IndexUpdate("loaded", 0, 0, ())
+        _restamp(index_dir, expected.stamps)
+    return index, IndexUpdate("loaded", 0, 0, (), migrated_from=migrated_from)
 
 
 @contextmanager
@@ -240,6 +248,7 @@ def _update_index(
     settings: Settings, encoder: Encoder, report: Report, progress: Progress | None, force: bool,
     tagger: EntityTagger,
 ) -> tuple[Index, IndexUpdate]:
+    """`open_index` holding the writer lock: migrate, append, update or build, saying which and why."""
     vocabulary = encoder.word_vectors()[0].keys()
     previous: Index | None = None
     migrated_from = None
@@ -256,13 +265,11 @@ def _update_index(
     files = scan(settings.corpus_dir, previous.manifest.known_files() if previous is not None else None)
     expected = _manifest(settings, encoder, tagger, files)
     if previous is not None and not force:
+        if (current := _if_current(previous, expected, settings.index_dir, migrated_from)) is not None:
+            return current  # only migrated, or brought up to date by the process this one waited for
         if previous.manifest.recipe() != expected.recipe():
             report("The index was built with other settings or another model: rebuilding it.")
             previous = None
-        elif previous.manifest.files == expected.files:
-            if previous.manifest.stamps != expected.stamps:
-                _restamp(settings.index_dir, expected.stamps)
-            return previous, IndexUpdate("loaded", 0, 0, (), migrated_from=migrated_from)
         else:
             report(_describe_changes(previous.manifest.files, expected.files))
             if all(expected.files.get(name) == fingerprint
@@ -423,10 +430,11 @@ def append_files(
         return None
     for skipped in added.skipped:
         report(f"warning: skipped {skipped.name}: {skipped.reason}")
-    lines: Counter[str] = Counter(previous.tail.rows.every_line_count() if previous.tail else {})
-    lines.update(added.lines)
-    headlines = (previous.tail.rows.every_headline() if previous.tail else frozenset()) | added.headlines
-    teasers = (previous.tail.rows.every_teaser() if previous.tail else frozenset()) | added.teasers
+    lines, headlines, teasers = Counter(added.lines), added.headlines, added.teasers
+    if previous.tail is not None and isinstance(previous.tail.rows, StoredRows):  # a tail is one folder
+        kept_lines, kept_headlines, kept_teasers = previous.tail.rows.kept_lines()
+        lines += Counter(kept_lines)
+        headlines, teasers = headlines | kept_headlines, teasers | kept_teasers
     tail, embedded, reused, untagged = build_index(
         Corpus(tuple(kept) + added.articles, added.skipped, lines, headlines, teasers), encoder, tagger,
         settings, expected, previous.tail, progress, report, base=base)

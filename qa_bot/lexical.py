@@ -26,7 +26,7 @@ import bm25s
 import numpy as np
 import Stemmer
 
-from qa_bot.arrays import Ragged, mapped, save_ragged
+from qa_bot.arrays import Ragged, mapped, save_ragged, select_in
 
 WORD = re.compile(r"\w+(?:[-'’]\w+)*")  # a word, apostrophes and hyphens inside it kept
 # Words that shape a question but say nothing about its subject.
@@ -92,13 +92,6 @@ def build_lexicon(passages: Sequence[str], sentences: Sequence[str],
     counts: Counter[str] = Counter()
     for passage in passages:
         counts.update(set(terms(passage)))
-    n = len(passages) + (base.passage_count if base is not None else 0)
-    known_terms = base.term_numbers(list(counts)) if base is not None else {}
-    first_term = base.term_count if base is not None else 0
-    term_ids: dict[str, tuple[int, float | None]] = {}
-    for t, df in counts.items():
-        if t not in known_terms:
-            term_ids[t] = (first_term + len(term_ids), math.log(1 + (n - df + 0.5) / (df + 0.5)))
     sentence_tokens = [words(sentence) for sentence in sentences]
     distinct_words = list({w for ws in sentence_tokens for w in ws})
     known_words = base.word_numbers(distinct_words) if base is not None else {}
@@ -111,7 +104,13 @@ def build_lexicon(passages: Sequence[str], sentences: Sequence[str],
              for w in tokens_of_sentence], dtype=np.int32))
     vocabulary = list(word_ids)
     stems = STEMMER.stemWords(vocabulary)
-    known_terms |= base.term_numbers(list(set(stems) - known_terms.keys())) if base is not None else {}
+    known_terms = base.term_numbers(list(counts.keys() | set(stems))) if base is not None else {}
+    n = len(passages) + (base.passage_count if base is not None else 0)
+    first_term = base.term_count if base is not None else 0
+    term_ids: dict[str, tuple[int, float | None]] = {}
+    for t, df in counts.items():
+        if t not in known_terms:
+            term_ids[t] = (first_term + len(term_ids), math.log(1 + (n - df + 0.5) / (df + 0.5)))
     term_of = np.full(len(vocabulary), -1, dtype=np.int32)
     for number, (word, stem) in enumerate(zip(vocabulary, stems, strict=True)):
         if word not in FUNCTION_WORDS:
@@ -175,14 +174,8 @@ class Lexicon:
         return {t: (number, idf) for t, number, idf in self._lookup("terms", "term", question_terms)}
 
     def _lookup(self, table: str, key: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
-        distinct = sorted(set(values))
-        found: list[tuple[Any, ...]] = []
         with self._lock:
-            for start in range(0, len(distinct), 500):  # SQLite's limit on parameters
-                part = distinct[start: start + 500]
-                found += self._db.execute(f"SELECT * FROM {table} WHERE {key} IN "  # noqa: S608 (fixed names)
-                                          f"({', '.join('?' * len(part))})", part).fetchall()
-        return found
+            return select_in(self._db, f"SELECT * FROM {table}", key, values)
 
     def close(self) -> None:
         self._db.close()
@@ -193,7 +186,7 @@ class StackedLexicon(Lexicon):
     score weighs each term by the base's IDF, as the base's passages are scored; its length is
     normalised by the tail's own mean length."""
 
-    def __init__(self, base: Lexicon, tail: Lexicon) -> None:  # noqa: D107 (opened parts, not a folder)
+    def __init__(self, base: Lexicon, tail: Lexicon) -> None:  # opened parts, not a folder
         self.base, self.tail = base, tail
         self.term_of = np.concatenate([base.term_of, tail.term_of])
         self.unknown_idf = max(base.unknown_idf, tail.unknown_idf)

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 import numpy as np
 
 from qa_bot.answer_types import NAMES
-from qa_bot.arrays import Ragged, mapped, save_ragged
+from qa_bot.arrays import Ragged, mapped, save_ragged, select_in
 from qa_bot.chunking import Chunk
 from qa_bot.corpus import Article, key_hash
 from qa_bot.entities import Entity
@@ -98,7 +98,7 @@ def write_rows(folder: Path, rows: Rows, vocabulary: Collection[str]) -> list[st
             CREATE TABLE known_words (word TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE corpus_lines (key TEXT PRIMARY KEY, texts INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE headlines (key TEXT PRIMARY KEY) WITHOUT ROWID;
-            CREATE TABLE teasers (hash INTEGER PRIMARY KEY);
+            CREATE TABLE teasers (key INTEGER PRIMARY KEY);  -- `corpus.key_hash` of the line's key
         """)
         db.executemany("INSERT INTO teasers VALUES (?)", ((h,) for h in sorted(rows.teasers)))
         db.executemany("INSERT INTO corpus_lines VALUES (?, ?)", sorted(rows.lines.items()))
@@ -264,34 +264,19 @@ class StoredRows:
     def teasers_among(self, keys: Collection[str]) -> set[str]:
         """Which of these keys are paragraphs of indexed articles that such a headline removes."""
         hashes = {key_hash(k): k for k in keys}
-        with self._lock:
-            return {key for h, key in hashes.items()
-                    if self._db.execute("SELECT 1 FROM teasers WHERE hash = ?", (h,)).fetchone()}
+        return {hashes[int(h)] for (h,) in self._lookup("SELECT key FROM teasers", hashes)}
 
-    def every_teaser(self) -> frozenset[int]:
-        """The hashed keys of every indexed paragraph that a headline would remove."""
+    def kept_lines(self) -> tuple[dict[str, int], frozenset[str], frozenset[int]]:
+        """Every short line with how many texts hold it, every headline and every teaser hash: what
+        `corpus.Corpus` says of these articles for cleaning files added later."""
         with self._lock:
-            return frozenset(int(h) for (h,) in self._db.execute("SELECT hash FROM teasers"))
+            return ({str(k): int(n) for k, n in self._db.execute("SELECT key, texts FROM corpus_lines")},
+                    frozenset(str(k) for (k,) in self._db.execute("SELECT key FROM headlines")),
+                    frozenset(int(h) for (h,) in self._db.execute("SELECT key FROM teasers")))
 
-    def every_line_count(self) -> dict[str, int]:
-        """Every short line with how many indexed texts hold it."""
+    def _lookup(self, select: str, keys: Collection[Any]) -> list[tuple[Any, ...]]:
         with self._lock:
-            return {str(k): int(n) for k, n in self._db.execute("SELECT key, texts FROM corpus_lines")}
-
-    def every_headline(self) -> frozenset[str]:
-        """The keys of every indexed headline."""
-        with self._lock:
-            return frozenset(str(k) for (k,) in self._db.execute("SELECT key FROM headlines"))
-
-    def _lookup(self, select: str, keys: Collection[str]) -> list[tuple[Any, ...]]:
-        found: list[tuple[Any, ...]] = []
-        wanted = sorted(set(keys))
-        with self._lock:
-            for start in range(0, len(wanted), 500):  # SQLite's limit on parameters
-                part = wanted[start: start + 500]
-                found += self._db.execute(f"{select} WHERE key IN ({', '.join('?' * len(part))})",
-                                          part).fetchall()
-        return found
+            return select_in(self._db, select, "key", keys)
 
     def close(self) -> None:
         """Close the database (the arrays are unmapped when no longer referenced)."""
@@ -396,17 +381,6 @@ class StackedRows:
     def teasers_among(self, keys: Collection[str]) -> set[str]:
         return self.base.teasers_among(keys) | self.tail.teasers_among(keys)
 
-    def every_teaser(self) -> frozenset[int]:
-        return self.base.every_teaser() | self.tail.every_teaser()
-
-    def every_line_count(self) -> dict[str, int]:
-        counts = self.base.every_line_count()
-        for key, n in self.tail.every_line_count().items():
-            counts[key] = counts.get(key, 0) + n
-        return counts
-
-    def every_headline(self) -> frozenset[str]:
-        return self.base.every_headline() | self.tail.every_headline()
 
     def close(self) -> None:
         self.base.close()

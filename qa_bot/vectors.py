@@ -18,7 +18,7 @@ from typing import Protocol
 import faiss
 import numpy as np
 
-# Exact search at 100k rows of 384 floats takes ~3 ms on this machine; past that, the inverted file.
+# Exact search at 100k rows of 384 floats takes ~3 ms on this machine; past that, FAISS.
 EXACT_UP_TO = 100_000
 # The inverted file (or graph) proposes RERANK × k rows, re-scored with the float vectors so scores
 # are exact (2, 4 and 10 gave the same recall@10 at 100k and 1M with the graphs; 1 lost 0.02-0.06).
@@ -32,7 +32,8 @@ TRAINING_ROWS_PER_LIST = 64  # the clustering is trained on a sample of this man
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """How a vector file is searched: exactly, or through an HNSW graph with these parameters."""
+    """How a vector file is searched: exactly, or through an HNSW graph or an inverted file with
+    these parameters."""
 
     kind: str  # "exact", "ivf-sq8", or "hnsw-sq8" (written by earlier versions)
     m: int = 0  # graph neighbours per node
@@ -73,7 +74,8 @@ class VectorStore(Protocol):
 
 
 class SavedVectors:
-    """A vector file written by `write_vectors`, memory-mapped, with its graph when it has one."""
+    """A vector file written by `write_vectors`, memory-mapped, with its graph or inverted file when
+    it has one."""
 
     def __init__(self, matrix: np.ndarray, plan: SearchPlan, proposer: faiss.Index | None = None,
                  path: Path | None = None) -> None:
@@ -100,8 +102,8 @@ class SavedVectors:
         matrix = np.load(path.with_suffix(".npy"), mmap_mode="r")
         if plan.kind == "exact":
             return cls(np.asarray(matrix), plan)
-        # Their arrays are mapped in place, not read: at 1M passages this opened the two graphs in
-        # 0.1 s instead of 1.9 s, with 1.6 GB less resident (shared between processes).
+        # Their arrays are mapped in place, not read: at 1M passages this opened two graphs in 0.1 s
+        # instead of 1.9 s, with 1.6 GB less resident (shared between processes).
         if plan.kind == "ivf-sq8":
             proposer = faiss.read_index(str(path.with_suffix(".ivf")), faiss.IO_FLAG_MMAP)
         else:
@@ -121,7 +123,7 @@ class SavedVectors:
             rows = _top(scores, k)
             return scores[rows], rows
         _, proposed = self._proposer.search(np.ascontiguousarray(query[None, :], dtype=np.float32),
-                                         min(RERANK * k, len(self)))
+                                            min(RERANK * k, len(self)))
         proposed = np.sort(proposed[0][proposed[0] >= 0])
         exact = self.vectors_of(proposed) @ query
         best = _top(exact, k)
@@ -186,8 +188,8 @@ class StackedVectors:
 
 
 def write_vectors(path: Path, vectors: np.ndarray, plan: SearchPlan | None = None) -> SearchPlan:
-    """Write `<path>.npy`, and `<path>.ivf` when the rows are too many for exact search (or the
-    plan given says so, or `.hnsw` for a graph)."""
+    """Write `<path>.npy`, and beside it the graph (`.hnsw`) or inverted file (`.ivf`) that the plan
+    asks for (by default `SearchPlan.for_rows`); returns the plan as written."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     np.save(path.with_suffix(".npy"), vectors)
     plan = plan or SearchPlan.for_rows(len(vectors))
