@@ -99,7 +99,12 @@ class Answerer:
         """Answer a question with a verbatim quote, or say the corpus does not answer it. With
         `stress`, passages whose quote holds its words come first."""
         question = self._checked(question)
-        analysed = self.retriever.question(question, self.encoder.encode_questions([question])[0])
+        vector = self.encoder.encode_questions([question])[0]
+        with self.index.reading():
+            return self._answer(question, vector, top_k, stress)
+
+    def _answer(self, question: str, vector: np.ndarray, top_k: int | None, stress: str | None) -> Answer:
+        analysed = self.retriever.question(question, vector)
         candidates = self.retriever.search(analysed, top_k or self.settings.top_k)
         named = False
         if stress and candidates:

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from qa_bot.corpus import Article, Corpus, RecleanNeeded, SourceFile, load_added
 from qa_bot.encoder import Encoder
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
-from qa_bot.lexical import BuiltLexicon, Lexicon, StackedLexicon, build_lexicon
+from qa_bot.lexical import BuiltLexicon, LexicalIndex, Lexicon, StackedLexicon, build_lexicon
 from qa_bot.rows import RowReader, Rows, Sentence, StackedRows, StoredRows, write_rows
 from qa_bot.syndication import is_copy, syndicated_copies
 from qa_bot.types import ArticleInfo
@@ -116,10 +116,13 @@ class Index:
     rows: RowReader
     passage_vectors: VectorStore
     sentence_vectors: VectorStore
-    lexicon: Lexicon  # BM25 over the passages, each term's IDF, each sentence's words
+    lexicon: LexicalIndex  # BM25 over the passages, each term's IDF, each sentence's words
     base: Index | None = None  # with appended articles, the two parts, each numbered from 0
     tail: Index | None = None
     folder: Path | None = None  # the version folder it was opened from
+    # What one question reads is read from one state of the store: files never change under a
+    # reader; a database reads in one snapshot (see `postgres.py`).
+    reading: Callable[[], AbstractContextManager[object]] = nullcontext
 
     @property
     def articles(self) -> Mapping[str, Article]:
@@ -372,7 +375,7 @@ def build_index(
                 [known_entities[_text_key(t)] for t in sentence_texts], copies,
                 corpus.lines, corpus.headlines, corpus.teasers)
     built = Built(manifest, rows, passage_vectors, vectors_of(sentence_texts),
-                  build_lexicon(passage_texts, sentence_texts, base.lexicon if base else None),
+                  build_lexicon(passage_texts, sentence_texts, _lexicon_file(base) if base else None),
                   base_copies)
     reused = len(set(passage_texts + sentence_texts)) - len(missing)
     return built, len(missing), reused, untagged
@@ -411,12 +414,14 @@ def append_files(
 ) -> tuple[Index, IndexUpdate] | None:
     """Index files added to the corpus as (or into) the tail, `expected` being the manifest of the
     whole corpus; None when the whole index must be updated instead (see the module's docstring)."""
-    if not previous.rows.keeps_lines:
+    rows = previous.rows
+    assert isinstance(rows, StoredRows | StackedRows)  # appending is for an index of files
+    if not rows.keeps_lines:
         report("The index was written before appending was possible: updating it whole, once.")
         return None
     base = previous.base or previous
     try:
-        added = load_added(added_files, previous.rows)
+        added = load_added(added_files, rows)
     except RecleanNeeded as e:
         report(f"Updating the whole index: {e}, so the indexed texts are cleaned again.")
         return None
@@ -583,7 +588,12 @@ def _with_tail(base: Index, base_rows: StoredRows, folder: Path) -> Index:
     return Index(manifest, StackedRows(base_rows, tail_rows, base_copies),
                  StackedVectors(base.passage_vectors, tail.passage_vectors),
                  StackedVectors(base.sentence_vectors, tail.sentence_vectors),
-                 StackedLexicon(base.lexicon, tail.lexicon), base=base, tail=tail)
+                 StackedLexicon(_lexicon_file(base), _lexicon_file(tail)), base=base, tail=tail)
+
+
+def _lexicon_file(index: Index) -> Lexicon:
+    assert isinstance(index.lexicon, Lexicon)  # an index of files has its lexicon in files
+    return index.lexicon
 
 
 def migrate_index(index_dir: Path, vocabulary: Collection[str]) -> int | None:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import bm25s
 import numpy as np
@@ -126,6 +126,18 @@ def question_tokens(question: str) -> list[str]:
                                show_progress=False)[0])
 
 
+class LexicalIndex(Protocol):
+    """What the answer layer asks of an index's lexical side, whichever store holds it (`Lexicon`,
+    or PostgreSQL: `postgres.PgLexicon`)."""
+
+    def top(self, question: str, k: int) -> list[int]: ...
+    def term_weights(self, question_terms: Sequence[str]) -> dict[str, float]: ...
+    def term_numbers(self, question_terms: Sequence[str]) -> dict[str, int]: ...
+    def word_numbers(self, question_words: Sequence[str]) -> dict[str, int]: ...
+    def sentence_terms(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def close(self) -> None: ...
+
+
 class Lexicon:
     """An index's lexical side, opened from its folder: BM25 over the passages (memory-mapped),
     the IDF of each term and the words of each sentence, looked up as questions need them.
@@ -144,6 +156,11 @@ class Lexicon:
         self.term_count = (top_term + 1) if top_term is not None else 0
         self.passage_count = int(self.bm25.scores["num_docs"]) if self.bm25.scores else 0
         self.sentence_count = len(self._sentence_words)
+
+    def top(self, question: str, k: int) -> list[int]:
+        """The rows of the k passages BM25 scores highest for a question (above zero), best first."""
+        scores = self.scores(question, self.passage_count)
+        return [c for c in _top(scores, k) if scores[c] > 0]
 
     def scores(self, question: str, passages: int) -> np.ndarray:
         """BM25 score of every passage for a question."""
@@ -169,6 +186,11 @@ class Lexicon:
     def sentence_words(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The numbers of the words of sentence rows, in order and end to end, and how many each has."""
         return self._sentence_words.many(rows)
+
+    def sentence_terms(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`sentence_words`, with each word's term number beside it (-1 for a function word)."""
+        found, lengths = self.sentence_words(rows)
+        return found, self.term_of[found], lengths
 
     def _terms(self, question_terms: Sequence[str]) -> dict[str, tuple[int, float | None]]:
         return {t: (number, idf) for t, number, idf in self._lookup("terms", "term", question_terms)}
@@ -234,6 +256,14 @@ class StackedLexicon(Lexicon):
     def close(self) -> None:
         self.base.close()
         self.tail.close()
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    """Indices of the k highest scores, best first, without sorting them all."""
+    if len(scores) > k:
+        part = np.argpartition(-scores, k)[:k]
+        return part[np.argsort(-scores[part])].tolist()
+    return np.argsort(-scores).tolist()
 
 
 def _idf(bm25: bm25s.BM25, token: int, passages: int) -> float:

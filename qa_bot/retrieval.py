@@ -20,7 +20,7 @@ import numpy as np
 
 from qa_bot.answer_types import Expected, expected_answer, new_items
 from qa_bot.index import Index
-from qa_bot.lexical import FUNCTION_WORDS, STEMMER, Lexicon, terms, words
+from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
 from qa_bot.vectors import VectorStore
 
@@ -168,10 +168,11 @@ class Retriever:
         scores, rows = index.passage_vectors.search(question.vector, CANDIDATES)
         dense = rows.tolist()
         passage_sim = dict(zip(dense, scores.tolist(), strict=True))
-        lexical_scores = self._lexical_scores(question)
-        lexical = [c for c in _top(lexical_scores, CANDIDATES) if lexical_scores[c] > 0]
+        lexical = index.lexicon.top(question.text, CANDIDATES)
         sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
+        index.rows.prefetch(sentences=sentence_sim.nearest)
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
+        index.rows.prefetch(passages=pool)
         pooled_sentences = [r for c in pool for r in index.chunk_sentences[c]]
         sentence_sim.prefetch(pooled_sentences)
         overlap = _Overlap(index.lexicon, question)
@@ -333,9 +334,6 @@ class Retriever:
         _, next_start, _ = self.index.sentences[max(a, b)]
         return "\n" not in self.index.sentence_article(a).text[start:next_start]
 
-    def _lexical_scores(self, question: Question) -> np.ndarray:
-        return self.index.lexicon.scores(question.text, len(self.index.chunks))
-
     def _without_copies(
         self, ranked: list[int], best: dict[int, ScoredSentence], quotes: dict[int, tuple[int, ...]],
         k: int
@@ -412,7 +410,7 @@ class _Overlap:
     """What sentence rows share with one question: the IDF-weighted share of its terms, and how
     many of its word pairs they hold, from the word numbers stored for each sentence."""
 
-    def __init__(self, lexicon: Lexicon, question: Question) -> None:
+    def __init__(self, lexicon: LexicalIndex, question: Question) -> None:
         self._lexicon = lexicon
         order = list(question.term_weights)
         numbers = lexicon.term_numbers(order)
@@ -429,10 +427,9 @@ class _Overlap:
         wanted = sorted({r for r in rows if r not in self._known})
         if not wanted:
             return
-        words, lengths = self._lexicon.sentence_words(wanted)
+        words, terms, lengths = self._lexicon.sentence_terms(wanted)
         owner = np.repeat(np.arange(len(wanted)), lengths)
         present: dict[int, set[int]] = defaultdict(set)  # owner -> positions of the question's terms
-        terms = self._lexicon.term_of[words]
         hits = np.flatnonzero(np.isin(terms, np.fromiter(self._term_at, dtype=np.int64)))
         for o, t in zip(owner[hits].tolist(), terms[hits].tolist(), strict=True):
             present[o].add(self._term_at[t])
@@ -467,14 +464,6 @@ def _unshown_run(rows: tuple[int, ...], quote: tuple[int, ...], shown: set[int])
     while last + 1 in rows and last + 1 not in shown:
         last += 1
     return tuple(range(first, last + 1))
-
-
-def _top(scores: np.ndarray, k: int) -> list[int]:
-    """Indices of the k highest scores, best first, without sorting them all."""
-    if len(scores) > k:
-        part = np.argpartition(-scores, k)[:k]
-        return part[np.argsort(-scores[part])].tolist()
-    return np.argsort(-scores).tolist()
 
 
 def _match(similarity: float, coverage: float) -> float:

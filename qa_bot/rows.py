@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 import numpy as np
 
@@ -278,6 +278,9 @@ class StoredRows:
         with self._lock:
             return select_in(self._db, select, "key", keys)
 
+    def prefetch(self, passages: Iterable[int] = (), sentences: Iterable[int] = ()) -> None:
+        """Nothing to do: the row files are memory-mapped (see `RowReader.prefetch`)."""
+
     def close(self) -> None:
         """Close the database (the arrays are unmapped when no longer referenced)."""
         self._db.close()
@@ -381,13 +384,39 @@ class StackedRows:
     def teasers_among(self, keys: Collection[str]) -> set[str]:
         return self.base.teasers_among(keys) | self.tail.teasers_among(keys)
 
+    def prefetch(self, passages: Iterable[int] = (), sentences: Iterable[int] = ()) -> None:
+        """Nothing to do: the row files are memory-mapped."""
 
     def close(self) -> None:
         self.base.close()
         self.tail.close()
 
 
-RowReader = StoredRows | StackedRows
+class RowReader(Protocol):
+    """What the answer layer reads of an index's rows, whichever store holds them (these files,
+    or PostgreSQL: `postgres.PgRows`)."""
+
+    @property
+    def articles(self) -> Mapping[str, Article]: ...
+    @property
+    def chunks(self) -> Sequence[Chunk]: ...
+    @property
+    def sentences(self) -> Sequence[Sentence]: ...
+    @property
+    def chunk_sentences(self) -> Sequence[list[int]]: ...
+    @property
+    def sentence_entities(self) -> Sequence[tuple[Entity, ...]]: ...
+    @property
+    def copies(self) -> Sequence[list[int]]: ...
+    def article_sentences(self, article_id: str) -> range: ...
+    def sentence_article(self, row: int) -> Article: ...
+    def sentence_text(self, row: int) -> str: ...
+    def passage_of_sentence(self, row: int) -> int: ...
+    def name_labels(self, word: str) -> frozenset[str] | None: ...
+    def known_words(self) -> list[str]: ...
+    def prefetch(self, passages: Iterable[int] = (), sentences: Iterable[int] = ()) -> None:
+        """Read these rows ahead, in a few round trips, where reading one at a time costs one each."""
+    def close(self) -> None: ...
 
 
 class ArticleMap(Mapping[str, Article]):

@@ -13,7 +13,7 @@ from qa_bot.answer import Answerer
 from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.index import CURRENT, TAIL, Index, IndexUpdate, load_index, open_index
-from qa_bot.lexical import words
+from qa_bot.lexical import Lexicon, StackedLexicon, words
 from qa_bot.vectors import SavedVectors, SearchPlan, StackedVectors
 from tests.conftest import DATA, SEEDS, TAGGER
 
@@ -122,6 +122,7 @@ def test_appended_words_keep_the_base_numbers_and_passages_score_with_its_idf(
     index, _ = update(base, encoder)
     assert index.base is not None and index.tail is not None
     lexicon = index.lexicon
+    assert isinstance(lexicon, StackedLexicon) and isinstance(index.base.lexicon, Lexicon)
     first_tail = len(index.base.sentences)
     for row in [0, 1, first_tail - 1, *range(first_tail, len(index.sentences))]:
         text_words = words(index.sentence_text(row))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from qa_bot.answer import Answerer
-from qa_bot.lexical import terms, words
+from qa_bot.lexical import Lexicon, terms, words
 from qa_bot.retrieval import _Overlap, _phrases
 
 QUESTIONS = Path(__file__).parent / "data" / "extra_questions.jsonl"
@@ -33,6 +33,7 @@ def test_stored_words_give_the_coverage_and_phrases_of_the_sentence_texts(answer
 
 def test_term_weights_come_from_the_passages(answerer: Answerer) -> None:
     lexicon = answerer.index.lexicon
+    assert isinstance(lexicon, Lexicon)
     weights = lexicon.term_weights(terms("Russian soldiers left the Tartus base zzyzx"))
     assert list(weights) == terms("Russian soldiers left the Tartus base zzyzx")
     assert weights["zzyzx"] == lexicon.unknown_idf > max(w for t, w in weights.items() if t != "zzyzx")
