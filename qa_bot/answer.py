@@ -80,10 +80,20 @@ class Answerer:
     def open(
         cls, settings: Settings, report: Report = lambda _: None, progress: Progress | None = None,
         rebuild: bool = False, encoder: Encoder | None = None, tagger: EntityTagger | None = None,
+        update_store: bool = False,
     ) -> Answerer:
-        """Load the model (unless given one) and the index, building or updating it when needed."""
+        """Load the model (unless given one) and the index, building or updating it when needed.
+        With a shared store (`settings.database_url`) only `update_store` writes to it: readers read."""
         encoder = encoder or Encoder()
-        index, update = open_index(settings, encoder, report, progress, force=rebuild, tagger=tagger)
+        if settings.database_url:
+            from qa_bot.postgres import Database, open_pg_index
+
+            database = Database.of(settings)
+            assert database is not None
+            index, update = open_pg_index(database, settings, encoder, report, progress,
+                                          write=update_store or rebuild, rebuild=rebuild, tagger=tagger)
+        else:
+            index, update = open_index(settings, encoder, report, progress, force=rebuild, tagger=tagger)
         return cls(settings, encoder, index, update)
 
     def with_rules(self, rules: frozenset[str]) -> Answerer:

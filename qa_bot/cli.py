@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(corpus_dir=getattr(args, "corpus", None),
-                                     index_dir=getattr(args, "index_dir", None))
+                                     index_dir=getattr(args, "index_dir", None),
+                                     database_url=getattr(args, "database", None))
         return int(args.run(args, settings))
     except QABotError as e:
         print(f"error: {e.message}", file=sys.stderr)
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--index-dir", type=Path, metavar="DIR", default=argparse.SUPPRESS,
                         help=f"where the index is kept (env {env_name('index_dir')}; "
                              "default embeddings/)")
+    common.add_argument("--database", metavar="URL", default=argparse.SUPPRESS,
+                        help=f"PostgreSQL URL of a shared store, instead of --index-dir "
+                             f"(env {env_name('database_url')}; password in the URL or in "
+                             f"{env_name('database_password_file')})")
     parser = argparse.ArgumentParser(
         prog="qa-bot", parents=[common],
         description="Answers questions about news articles with verbatim quoted passages.",
@@ -102,22 +107,23 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _open(settings: Settings, rebuild: bool = False, progress: bool = False) -> Answerer:
+def _open(settings: Settings, rebuild: bool = False, progress: bool = False,
+          update_store: bool = False) -> Answerer:
     from qa_bot.answer import Answerer  # loads torch: only for commands that need the model
 
-
     return Answerer.open(settings, report=_say, progress=_ProgressBar() if progress else None,
-                         rebuild=rebuild)
+                         rebuild=rebuild, update_store=update_store)
 
 
 def _index(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
-    answerer = _open(settings, rebuild=args.rebuild, progress=True)
+    answerer = _open(settings, rebuild=args.rebuild, progress=True, update_store=True)
     index = answerer.index
     if answerer.update.action == "loaded":
         _say("The index is up to date.")
+    where = "the shared store" if settings.database_url else settings.index_dir
     _say(f"{len(index.articles)} articles, {len(index.chunks)} passages, "
-         f"{len(index.sentences)} sentences in {settings.index_dir} "
+         f"{len(index.sentences)} sentences in {where} "
          f"({time.perf_counter() - started:.1f} s).")
     return 0
 
@@ -222,9 +228,11 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
     if args.bot:
         return _bot_health(settings)
     answerer = _open(settings)
-    article = answerer.index.articles[answerer.index.chunks[0].article_id]
-    # The longest sentence of the first passage: a headline or a name alone is no question.
-    probe = max((answerer.index.sentence_text(r) for r in answerer.index.chunk_sentences[0]), key=len)
+    index = answerer.index
+    article = index.articles[next(iter(index.articles))]
+    passage = index.rows.passage_of_sentence(index.rows.article_sentences(article.info.id)[0])
+    # The longest sentence of its first passage: a headline or a name alone is no question.
+    probe = max((index.sentence_text(r) for r in index.chunk_sentences[passage]), key=len)
     started = time.perf_counter()
     answer = answerer.ask(probe)
     elapsed_ms = (time.perf_counter() - started) * 1000

@@ -34,6 +34,14 @@ class Settings:
         default=0.39, metadata={"help": "below this confidence the bot says it found nothing"}
     )
     max_question_chars: int = field(default=2000, metadata={"help": "longest question accepted"})
+    database_url: str = field(
+        default="",
+        metadata={"help": "PostgreSQL URL of a shared store (pgvector) used instead of index_dir; "
+                          "e.g. postgresql://qa_reader@db/news", "secret": True},
+    )
+    database_password_file: str = field(
+        default="", metadata={"help": "file holding the database password (kept out of the URL and logs)"}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

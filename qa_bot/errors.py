@@ -37,3 +37,9 @@ class ConfigError(QABotError):
     """A setting is missing or malformed (a bot token, say)."""
 
     exit_code = 2
+
+
+class StoreUnavailable(QABotError):
+    """The shared store (a database) cannot be reached, for now: asking again later may work."""
+
+    exit_code = 1

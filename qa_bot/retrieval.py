@@ -322,8 +322,8 @@ class Retriever:
         return (best.row,)
 
     def _same_article(self, row: int, other: int) -> bool:
-        sentences = self.index.sentences
-        return 0 <= row < len(sentences) and sentences[row][0] == sentences[other][0]
+        # An article's sentence rows are consecutive: no need to read the row's own article.
+        return row in self.index.rows.article_sentences(self.index.sentences[other][0])
 
     def _is_heading(self, row: int) -> bool:
         """A headline or crosshead: a line with no sentence punctuation at its end."""

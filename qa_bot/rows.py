@@ -152,11 +152,11 @@ class StoredRows:
         self._article_by_row = lru_cache(maxsize=ARTICLE_CACHE)(self._read_article)
         self._row_of_id = lru_cache(maxsize=ARTICLE_CACHE)(self._read_row_of_id)
         self.articles = ArticleMap(self)
-        self.sentences = _View(len(self._sentences), self.sentence)
-        self.chunks = _View(len(self._passages), self.chunk)
-        self.chunk_sentences = _View(len(self._passages), self.passage_sentences)
-        self.sentence_entities = _View(len(self._entities), self.entities)
-        self.copies = _View(len(self._copies), self.passage_copies)
+        self.sentences = RowView(len(self._sentences), self.sentence)
+        self.chunks = RowView(len(self._passages), self.chunk)
+        self.chunk_sentences = RowView(len(self._passages), self.passage_sentences)
+        self.sentence_entities = RowView(len(self._entities), self.entities)
+        self.copies = RowView(len(self._copies), self.passage_copies)
 
     def _one(self, sql: str, *args: object) -> int:
         with self._lock:
@@ -299,11 +299,11 @@ class StackedRows:
         self.article_count = base.article_count + tail.article_count
         self.keeps_lines = base.keeps_lines and tail.keeps_lines
         self.articles = ArticleMap(self)
-        self.sentences = _View(len(base.sentences) + len(tail.sentences), self.sentence)
-        self.chunks = _View(len(base.chunks) + len(tail.chunks), self.chunk)
-        self.chunk_sentences = _View(len(self.chunks), self.passage_sentences)
-        self.sentence_entities = _View(len(self.sentences), self.entities)
-        self.copies = _View(len(self.chunks), self.passage_copies)
+        self.sentences = RowView(len(base.sentences) + len(tail.sentences), self.sentence)
+        self.chunks = RowView(len(base.chunks) + len(tail.chunks), self.chunk)
+        self.chunk_sentences = RowView(len(self.chunks), self.passage_sentences)
+        self.sentence_entities = RowView(len(self.sentences), self.entities)
+        self.copies = RowView(len(self.chunks), self.passage_copies)
 
     def _by_sentence(self, row: int) -> tuple[StoredRows, int]:
         first = self._first_tail_sentence
@@ -419,10 +419,20 @@ class RowReader(Protocol):
     def close(self) -> None: ...
 
 
+class ArticleSource(Protocol):
+    """Where an `ArticleMap` reads its articles."""
+
+    @property
+    def article_count(self) -> int: ...
+    def article(self, article_id: str) -> Article: ...
+    def article_ids(self) -> Iterator[str]: ...
+    def has_article(self, article_id: str) -> bool: ...
+
+
 class ArticleMap(Mapping[str, Article]):
     """The articles of an index by id, read when first asked for."""
 
-    def __init__(self, rows: StoredRows | StackedRows) -> None:
+    def __init__(self, rows: ArticleSource) -> None:
         self._rows = rows
 
     def __getitem__(self, article_id: str) -> Article:
@@ -438,25 +448,27 @@ class ArticleMap(Mapping[str, Article]):
         return self._rows.has_article(str(article_id))
 
 
-class _View(Sequence[T]):
-    """A read-only sequence whose items are made on demand from row files."""
+class RowView(Sequence[T]):
+    """A read-only sequence whose items are made on demand from stored rows; its length fixed, or
+    asked for each time (a store that grows while it is read)."""
 
-    def __init__(self, length: int, item: Callable[[int], T]) -> None:
+    def __init__(self, length: int | Callable[[], int], item: Callable[[int], T]) -> None:
         self._length = length
         self._item = item
 
     def __len__(self) -> int:
-        return self._length
+        return self._length if isinstance(self._length, int) else self._length()
 
     @overload
     def __getitem__(self, row: int) -> T: ...
     @overload
     def __getitem__(self, row: slice) -> list[T]: ...
     def __getitem__(self, row: int | slice) -> T | list[T]:
+        length = len(self)
         if isinstance(row, slice):
-            return [self._item(r) for r in range(*row.indices(self._length))]
-        if not 0 <= row < self._length:
-            if -self._length <= row < 0:
-                return self._item(row + self._length)
+            return [self._item(r) for r in range(*row.indices(length))]
+        if not 0 <= row < length:
+            if -length <= row < 0:
+                return self._item(row + length)
             raise IndexError(row)
         return self._item(row)

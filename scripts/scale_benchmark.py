@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,11 +107,24 @@ def source_sentences(index_dir: Path) -> list[Source]:
 
 def write_scaled_index(folder: Path, passages: int, sentences: list[Source]) -> None:
     """An index of about `passages` passages of recombined real sentences, with synthetic vectors."""
-    from qa_bot.chunking import Chunk, chunk_article
-    from qa_bot.corpus import Article
     from qa_bot.encoder import Encoder
     from qa_bot.index import FORMAT_VERSION, Built, Manifest, save_index
     from qa_bot.lexical import build_lexicon
+
+    rows, passage_vectors, sentence_vectors = scaled_rows(passages, sentences)
+    texts = {a.info.id: a.text for a in rows.articles}
+    encoder = Encoder()
+    manifest = Manifest(FORMAT_VERSION, encoder.name, encoder.dim, 3, 1, 0, "synthetic", {}, "")
+    built = Built(manifest, rows, passage_vectors, sentence_vectors,
+                  build_lexicon([c.text for c in rows.chunks], [texts[a][s:e] for a, s, e in rows.sentences]))
+    save_index(built, folder, encoder.word_vectors()[0].keys())
+
+
+def scaled_rows(passages: int, sentences: list[Source]) -> tuple[Any, np.ndarray, np.ndarray]:
+    """About `passages` passages of recombined real sentences (`rows.Rows`, no syndicated copies),
+    with synthetic passage and sentence vectors."""
+    from qa_bot.chunking import Chunk, chunk_article
+    from qa_bot.corpus import Article
     from qa_bot.rows import Rows, Sentence
     from qa_bot.types import ArticleInfo
 
@@ -144,13 +158,8 @@ def write_scaled_index(folder: Path, passages: int, sentences: list[Source]) -> 
         sentence_vectors[start: start + len(block)] = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     passage_vectors = np.stack([sentence_vectors[m].mean(axis=0) for m in chunk_sentences])
     passage_vectors /= np.linalg.norm(passage_vectors, axis=1, keepdims=True)
-    encoder = Encoder()
-    manifest = Manifest(FORMAT_VERSION, encoder.name, encoder.dim, 3, 1, 0, "synthetic", {}, "")
-    built = Built(manifest, Rows(articles, chunks, list(rows), chunk_sentences, entities,
-                                 [[] for _ in chunks]),
-                  passage_vectors, sentence_vectors,
-                  build_lexicon([c.text for c in chunks], [texts[a][s:e] for a, s, e in rows]))
-    save_index(built, folder, encoder.word_vectors()[0].keys())
+    return (Rows(articles, chunks, list(rows), chunk_sentences, entities, [[] for _ in chunks]),
+            passage_vectors, sentence_vectors)
 
 
 def measure(folder: Path) -> dict[str, object]:
@@ -170,15 +179,7 @@ def measure(folder: Path) -> dict[str, object]:
                         IndexUpdate("loaded", 0, 0, ()))
     open_s = time.perf_counter() - started
     rss_open, anon_open = _rss_mib(), _rss_mib("RssAnon")
-    questions = [json.loads(line)["q"] for path in QUESTIONS for line in path.read_text().splitlines()
-                 if line.strip()]
-    answerer.ask(questions[0])
-    latencies = []
-    for question in questions * 2:
-        t = time.perf_counter()
-        answerer.ask(question)
-        latencies.append((time.perf_counter() - t) * 1000)
-    latencies.sort()
+    questions, latencies = timed_questions(answerer)
     rss_after, anon_after = _rss_mib(), _rss_mib("RssAnon")
     index = answerer.index
     recalls, near = [], []
@@ -204,6 +205,19 @@ def measure(folder: Path) -> dict[str, object]:
         "passage_near_recall": near[0], "sentence_near_recall": near[1],
         "passage_plan": index.passage_vectors.plan.kind, "sentence_plan": index.sentence_vectors.plan.kind,
     }
+
+
+def timed_questions(answerer: Any) -> tuple[list[str], list[float]]:
+    """The real questions, and how long each took (ms, sorted) asked twice after one warm-up."""
+    questions = [json.loads(line)["q"] for path in QUESTIONS for line in path.read_text().splitlines()
+                 if line.strip()]
+    answerer.ask(questions[0])
+    latencies = []
+    for question in questions * 2:
+        t = time.perf_counter()
+        answerer.ask(question)
+        latencies.append((time.perf_counter() - t) * 1000)
+    return questions, sorted(latencies)
 
 
 def measure_append(folder: Path) -> dict[str, object]:

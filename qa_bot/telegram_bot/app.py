@@ -23,7 +23,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ContextTypes, Defaults, ExtBot
 
 from qa_bot.config import Settings
-from qa_bot.errors import ConfigError, QABotError, QuestionError
+from qa_bot.errors import ConfigError, QABotError, QuestionError, StoreUnavailable
 from qa_bot.telegram_bot.handlers import BotState, Context, add_handlers
 from qa_bot.telegram_bot.limits import RATE_WINDOW_S, RetryingRateLimiter, UserRateLimit
 from qa_bot.telegram_bot.settings import BotSettings
@@ -82,14 +82,24 @@ async def start_up(application: App) -> None:
     await asyncio.to_thread(_warm_up, state)
     await application.bot.set_my_commands(list(COMMANDS))
     state.heartbeat = asyncio.ensure_future(_heartbeat(state.config.heartbeat_file))
-    logger.info("@%s is ready: %d articles; %s", application.bot.username, len(state.answerer.articles),
+    logger.info("@%s is ready: %s articles; %s", application.bot.username, _article_count(state),
                 f"webhook {state.config.webhook_url}" if state.config.webhook_url else "long polling")
 
 
 def _warm_up(state: BotState) -> None:
-    for question in (state.config.examples * WARM_UP_QUESTIONS)[:WARM_UP_QUESTIONS]:
-        with contextlib.suppress(QuestionError):
-            state.answerer.ask(question)
+    try:
+        for question in (state.config.examples * WARM_UP_QUESTIONS)[:WARM_UP_QUESTIONS]:
+            with contextlib.suppress(QuestionError):
+                state.answerer.ask(question)
+    except StoreUnavailable as e:
+        logger.warning("Not warmed up: %s. Questions wait for it to come back.", e.message)
+
+
+def _article_count(state: BotState) -> str:
+    try:
+        return str(len(state.answerer.index.articles))
+    except StoreUnavailable:
+        return "(the archive is unreachable for now)"
 
 
 def touch(path: Path) -> None:

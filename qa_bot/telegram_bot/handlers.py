@@ -35,7 +35,7 @@ from telegram.ext import (
 from qa_bot.answer import visible
 from qa_bot.config import Settings
 from qa_bot.conversation import Conversation, Reply
-from qa_bot.errors import QuestionError
+from qa_bot.errors import QuestionError, StoreUnavailable
 from qa_bot.telegram_bot.limits import UserRateLimit
 from qa_bot.telegram_bot.render import (
     date_span,
@@ -52,6 +52,8 @@ from qa_bot.telegram_bot.render import (
 from qa_bot.telegram_bot.settings import BotSettings
 from qa_bot.telegram_bot.store import ChatStore
 from qa_bot.types import Answer
+
+STORE_RETRY_S = (2.0, 5.0, 10.0, 20.0)  # waits between tries while the shared store is unreachable
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -308,13 +310,36 @@ async def answer_question(context: Context, message: Message, text: str, echo: b
     async with state.chat_lock(key):
         conversation = _saved_conversation(state, key)
         try:
-            reply = await _typing_while(context, message.chat_id, asyncio.to_thread(conversation.ask, text))
+            reply = await _typing_while(context, message.chat_id,
+                                        _asked(context, message, conversation, text))
         except QuestionError as exc:
             await message.reply_text(escape(str(exc)))
+            return
+        except StoreUnavailable:
+            await message.reply_text("The archive is still unreachable. Please ask again in a few minutes.")
             return
         state.store.save_conversation(key, conversation.to_json())
     await _send(context, message, render_reply(reply, echo), _more_button(state, reply, message, user_id),
                 quote=not echo)
+
+
+async def _asked(context: Context, message: Message, conversation: Conversation, text: str) -> Reply:
+    """The conversation's reply, off the event loop; while the shared store is unreachable, say so
+    once and try again with growing waits (StoreUnavailable when it stays away)."""
+    waits = iter(STORE_RETRY_S)
+    told = False
+    while True:
+        try:
+            return await asyncio.to_thread(conversation.ask, text)
+        except StoreUnavailable:
+            wait = next(waits, None)
+            if wait is None:
+                raise
+            if not told:
+                told = True
+                await message.reply_text("The archive is unreachable right now; retrying…")
+            logger.warning("the shared store is unreachable: retrying in %s s", wait)
+            await asyncio.sleep(wait)
 
 
 def _more_button(state: BotState, reply: Reply, message: Message,
