@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from qa_bot.answer import Answerer
 from qa_bot.conversation import Conversation, Reply
-from qa_bot.errors import QuestionError
+from qa_bot.errors import QuestionError, StoreUnavailable
 from qa_bot.types import Answer, ArticleInfo, Passage
 
 HISTORY_FILE = Path.home() / ".qa_bot_history"
@@ -142,7 +142,7 @@ def chat(answerer: Answerer, read: Callable[[str], str] = input, out: TextIO = s
     """The interactive prompt: a conversation, so follow-ups work; Ctrl-D, Ctrl-C or /quit leave it."""
     style = Style(out.isatty())
     _enable_line_editing()
-    print(f"qa-bot: ask about {len(answerer.articles)} news articles. /help for commands.", file=out)
+    print(f"qa-bot: ask about {len(answerer.index.articles)} news articles. /help for commands.", file=out)
     conversation = Conversation(answerer)
     while True:
         try:
@@ -166,6 +166,9 @@ def chat(answerer: Answerer, read: Callable[[str], str] = input, out: TextIO = s
                 reply = conversation.ask("more" if command == "/more" else line)
             except QuestionError as e:
                 print(str(e), file=out)
+                continue
+            except StoreUnavailable as e:  # the shared store: the next question tries again
+                print(f"The archive is unreachable right now ({e.message}); ask again in a moment.", file=out)
                 continue
             print(format_reply(reply, style), file=out)
         print(file=out)

