@@ -107,13 +107,21 @@ class Database:
         host = parts.netloc.rsplit("@", 1)[1]
         return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
+    def _scrubbed(self, error: Exception) -> str:
+        """An error's message with no password in it (a malformed URL may be quoted whole)."""
+        reason = _reason(error)
+        for secret in (urlsplit(self.url).password, self.password):
+            if secret:
+                reason = reason.replace(secret, "***")
+        return reason
+
     def connect(self, vectors: bool = True) -> psycopg.Connection[Any]:
         """A connection in autocommit mode; with `vectors`, one that reads pgvector's type."""
         try:
             extra: dict[str, Any] = {"password": self.password} if self.password else {}
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5, **extra)
         except psycopg.Error as e:
-            raise StoreUnavailable(f"the archive at {self.shown} is unreachable ({_reason(e)})",
+            raise StoreUnavailable(f"the archive at {self.shown} is unreachable ({self._scrubbed(e)})",
                                    hint="check that the database is up and QA_BOT_DATABASE_URL") from None
         if not vectors:
             return conn

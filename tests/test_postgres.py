@@ -290,6 +290,9 @@ def test_the_password_comes_from_a_file_and_is_never_shown(tmp_path: Path) -> No
     database = Database.of(settings)
     assert database is not None and database.password == "s3cret"
     assert "inline" not in database.shown and "s3cret" not in database.shown
+    with pytest.raises(StoreUnavailable) as refused:  # a malformed URL is quoted, never its password
+        Database("postgresql://qa_reader:inline@/news?host=/nonexistent&bogus=1").connect()
+    assert "inline" not in str(refused.value) and "bogus" in str(refused.value)
 
 
 @pytest.mark.slow
