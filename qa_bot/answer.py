@@ -88,9 +88,7 @@ class Answerer:
         if settings.database_url:
             from qa_bot.postgres import Database, open_pg_index
 
-            database = Database.of(settings)
-            assert database is not None
-            index, update = open_pg_index(database, settings, encoder, report, progress,
+            index, update = open_pg_index(Database.of(settings), settings, encoder, report, progress,
                                           write=update_store or rebuild, rebuild=rebuild, tagger=tagger)
         else:
             index, update = open_index(settings, encoder, report, progress, force=rebuild, tagger=tagger)

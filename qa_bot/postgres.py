@@ -84,10 +84,8 @@ class Database:
     password: str | None = None
 
     @classmethod
-    def of(cls, settings: Settings) -> Database | None:
-        """The database the settings name, or None for the index of files."""
-        if not settings.database_url:
-            return None
+    def of(cls, settings: Settings) -> Database:
+        """The database `settings.database_url` names, with the password from its file if any."""
         password = None
         if settings.database_password_file:
             try:
@@ -359,8 +357,10 @@ def _write_articles(conn: psycopg.Connection[Any], articles: list[Article], sett
         return 0, 0
     encoder.prepare_bulk(report)
     vocabulary = frozenset(encoder.word_vectors()[0])
+    chunked = [_chunked(a, settings) for a in articles]
     done = embedded = untagged = 0
-    total = sum(len(_texts(a, settings)) for a in articles)
+    total = sum(len(_texts(a, chunks, spans))
+                for a, (chunks, spans, _) in zip(articles, chunked, strict=True))
 
     def write(batch: list[_Prepared]) -> None:
         with conn.transaction():  # the batch's articles appear (or change) together
@@ -371,9 +371,10 @@ def _write_articles(conn: psycopg.Connection[Any], articles: list[Article], sett
     writing: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=2) as background:  # one tags, one writes
         for start in range(0, len(articles), INGEST_BATCH):
-            part = articles[start: start + INGEST_BATCH]
-            batch = [_chunked(a, settings) for a in part]
-            texts = sorted(set().union(*(_texts(a, settings) for a in part)), key=len, reverse=True)
+            part, batch = articles[start: start + INGEST_BATCH], chunked[start: start + INGEST_BATCH]
+            texts = sorted(set().union(*(_texts(a, chunks, spans)
+                                         for a, (chunks, spans, _) in zip(part, batch, strict=True))),
+                           key=len, reverse=True)
             sentence_texts = [a.text[s:e] for a, (_, spans, _) in zip(part, batch, strict=True)
                               for s, e in spans]
             tagging = background.submit(tagger.tag, sentence_texts)
@@ -411,8 +412,8 @@ def _chunked(article: Article,
     return chunks, list(position), members
 
 
-def _texts(article: Article, settings: Settings) -> set[str]:
-    chunks, spans, _ = _chunked(article, settings)
+def _texts(article: Article, chunks: list[Chunk], spans: list[tuple[int, int]]) -> set[str]:
+    """The distinct texts of an article's passages and sentences: what is embedded."""
     return {c.text for c in chunks} | {article.text[s:e] for s, e in spans}
 
 
@@ -689,27 +690,29 @@ class Session:
                                            hint="it is retried on the next question") from None
                 time.sleep(wait)
 
-    def query(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """A lost connection is dropped (the next read opens another) and said as StoreUnavailable."""
         try:
-            return self._conn().execute(sql, args, binary=True).fetchall()
+            yield
         except psycopg.OperationalError as e:
             self._drop()
             raise StoreUnavailable(f"lost the archive at {self.database.shown} ({_reason(e)})",
                                    hint="it is retried on the next question") from None
 
+    def query(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+        with self._reaching():
+            return self._conn().execute(sql, args, binary=True).fetchall()
+
     def pipelined(self, statements: list[tuple[str, Mapping[str, Any]]]) -> list[list[tuple[Any, ...]]]:
         """Several queries sent together: one round trip to the server instead of one each."""
-        conn = self._conn()
-        try:
+        with self._reaching():
+            conn = self._conn()
             with conn.pipeline():
                 cursors = [conn.cursor(binary=True) for _ in statements]
                 for cur, (sql, args) in zip(cursors, statements, strict=True):
                     cur.execute(sql, args)
             return [cur.fetchall() for cur in cursors]
-        except psycopg.OperationalError as e:
-            self._drop()
-            raise StoreUnavailable(f"lost the archive at {self.database.shown} ({_reason(e)})",
-                                   hint="it is retried on the next question") from None
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         found = self.query(sql, args)
@@ -756,6 +759,10 @@ class _Bundle:
     # start, end, passage, entities (JSON, read when asked for), word and term numbers (packed)
     sentences: list[tuple[int, int, int, str, bytes, bytes]]
     passages: dict[int, tuple[int, int, int, int]]  # row -> start, end, first and end sentence row
+
+    @property
+    def sentence_rows(self) -> range:
+        return range(self.first_sentence, self.first_sentence + len(self.sentences))
 
 
 class PgRows:
@@ -817,13 +824,13 @@ class PgRows:
         with self._lock:
             while self._bundles and len(self._bundles) + len(by_article) > ARTICLE_CACHE:
                 _, old = self._bundles.popitem(last=False)
-                for s in range(old.first_sentence, old.first_sentence + len(old.sentences)):
+                for s in old.sentence_rows:
                     self._sentence_owner.pop(s, None)
                 for p in old.passages:
                     self._passage_owner.pop(p, None)
             for row, bundle in by_article.items():
                 self._bundles[row] = bundle
-                for s in range(bundle.first_sentence, bundle.first_sentence + len(bundle.sentences)):
+                for s in bundle.sentence_rows:
                     self._sentence_owner[s] = row
                 for p in bundle.passages:
                     self._passage_owner[p] = row
@@ -885,7 +892,7 @@ class PgRows:
             found = self._session.query("SELECT first_sentence, end_sentence FROM qa_articles WHERE row = %s",
                                         (row,))
             return range(*found[0]) if found else range(0)
-        return range(bundle.first_sentence, bundle.first_sentence + len(bundle.sentences))
+        return bundle.sentence_rows
 
     def sentence(self, row: int) -> Sentence:
         bundle, i = self._of_sentence(row)
@@ -962,18 +969,20 @@ class PgRows:
 
 
 class PgVectors:
-    """One table's vectors (see `vectors.VectorStore`): HNSW proposes, the candidates' stored vectors
-    are re-scored exactly, so a row found scores as in the index of files."""
+    """One table's vectors (see `vectors.VectorStore`): its index proposes (passages: HNSW, sentences:
+    the inverted file), the candidates' stored vectors are re-scored exactly, so a row found scores
+    as in the index of files."""
 
     def __init__(self, session: Session, table: str, dim: int) -> None:
         self._session = session
         self._table = table
         self.dim = dim
-        self.plan = SearchPlan("pgvector-hnsw")
+        passages = table == "qa_passages"
+        self.plan = SearchPlan("pgvector-hnsw" if passages else "pgvector-ivfflat")
+        self._count = "next_passage" if passages else "next_sentence"
 
     def __len__(self) -> int:
-        key = "next_passage" if self._table == "qa_passages" else "next_sentence"
-        return self._session.count(key)
+        return self._session.count(self._count)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         found = self._session.query(

@@ -247,6 +247,7 @@ def readers(admin: str, count: int, rounds: int) -> None:
     from qa_bot.answer import Answerer
     from qa_bot.config import Settings
     from qa_bot.encoder import Encoder
+    from qa_bot.entities import EntityTagger
     from qa_bot.errors import QuestionError
     from qa_bot.postgres import Database, ingest, open_store
 
@@ -266,8 +267,6 @@ def readers(admin: str, count: int, rounds: int) -> None:
 
         version(0)
         settings = Settings(corpus_dir=corpus, database_url=url)
-        from qa_bot.entities import EntityTagger
-
         update = ingest(Database(url), settings, encoder, EntityTagger())
         answerer = Answerer(settings, encoder, open_store(Database(url)), update)
         questions = [json.loads(line)["q"] for line in

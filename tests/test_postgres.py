@@ -137,10 +137,11 @@ def test_ingest_embeds_only_what_is_new_or_changed(
 
 def _texts_of(file: Path, settings: Settings) -> set[str]:
     from qa_bot.corpus import load_corpus
-    from qa_bot.postgres import _texts
+    from qa_bot.postgres import _chunked, _texts
 
     folder = file.parent
-    return {t for a in load_corpus(folder).articles if a.info.id == file.name for t in _texts(a, settings)}
+    return {t for a in load_corpus(folder).articles if a.info.id == file.name
+            for t in _texts(a, *_chunked(a, settings)[:2])}
 
 
 def _assert_consistent(database: Database) -> None:
