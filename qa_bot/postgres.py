@@ -179,20 +179,21 @@ def _schema(dim: int) -> str:
         word text PRIMARY KEY, id integer UNIQUE NOT NULL, term integer NOT NULL, known boolean NOT NULL,
         written_lower boolean NOT NULL);
     CREATE TABLE qa_names (word text NOT NULL, label text NOT NULL, PRIMARY KEY (word, label));
-    {";".join(VECTOR_INDEXES.values())};
     """
 
 
-# The passages' HNSW graph (a bulk load may drop it and build it afterwards, which is faster). The
-# sentences' index is an inverted file the writer builds and rebuilds as the table grows (see
-# `_index_sentences`): sentences repeat across articles in dense clusters of near-duplicates, which
-# a graph links poorly (HNSW recall@10 at 100,000 passages: 0.81 at ef_search 200, 0.93 at 800),
-# and a sentence costs an IVF list lookup to insert where a graph insert costs 0.6-0.8 ms.
-VECTOR_INDEXES = {
-    "qa_passages_embedding": f"CREATE INDEX qa_passages_embedding ON qa_passages USING hnsw "
-                             f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
-                             f"ef_construction = {HNSW_EF_CONSTRUCTION})",
-}
+# Both tables are scanned exactly while small; `index_vectors` gives them an index as they grow.
+# Passages get an HNSW graph, built once and kept up to date by every insert. Below 5,000 passages
+# a scan costs no more: a question's search took 4.0 ms exactly at 5,000 rows (2.9 ms at 1,000),
+# and finding an ingested passage's copies 1.4 ms (0.6 ms at 1,000) against 1.3 ms for a graph
+# insert and lookup; at 10,000 the scan costs 6.9 and 4.8 ms.
+# Sentences get an inverted file, built anew as they grow: they repeat across articles in dense
+# clusters of near-duplicates, which a graph links poorly (HNSW recall@10 at 100,000 passages: 0.81
+# at ef_search 200, 0.93 at 800), and a sentence costs an IVF list lookup to insert.
+PASSAGE_GRAPH_FROM = 5_000
+PASSAGE_GRAPH = (f"CREATE INDEX CONCURRENTLY qa_passages_embedding ON qa_passages USING hnsw "
+                 f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
+                 f"ef_construction = {HNSW_EF_CONSTRUCTION})")
 SENTENCE_IVF_FROM = 10_000  # sentence rows from which the inverted file is built (below: exact scan)
 SENTENCE_IVF_GROWTH = 4  # rebuilt when the rows have grown this many times since it was built
 # Lists: pgvector's k-means needs memory in the square of them (7.4 GB for the 4 x sqrt(rows) of
@@ -296,7 +297,7 @@ def ingest(database: Database, settings: Settings, encoder: Encoder, tagger: Ent
             report(f"Indexing {len(fresh)} articles into {database.shown} "
                    f"({len(corpus.articles) - len(fresh)} unchanged).")
         embedded, untagged = _write_articles(conn, fresh, settings, encoder, tagger, progress, report)
-        index_sentences(conn, report)
+        index_vectors(conn, report)
         conn.execute("VACUUM (ANALYZE) qa_passage_tokens")  # so BM25 reads postings from the index alone
         with conn.transaction():
             conn.execute("DELETE FROM qa_files")
@@ -314,10 +315,19 @@ def ingest(database: Database, settings: Settings, encoder: Encoder, tagger: Ent
         conn.close()
 
 
-def index_sentences(conn: psycopg.Connection[Any], report: Report = lambda _: None) -> None:
-    """Build the sentences' inverted file (2 x sqrt(rows) lists) once there are enough of them, and
-    build it anew when they have grown several times over: a new index is built beside the old,
-    without blocking readers, then takes its place."""
+def index_vectors(conn: psycopg.Connection[Any], report: Report = lambda _: None) -> None:
+    """Give the passages their graph once there are enough of them (see `PASSAGE_GRAPH_FROM`); build
+    the sentences' inverted file (2 x sqrt(rows) lists) likewise, and anew when they have grown
+    several times over. Indexes are built without blocking readers (an unfinished one is dropped
+    first: a build that was killed leaves one behind)."""
+    passages = int(conn.execute("SELECT count(*) FROM qa_passages").fetchone()[0])  # type: ignore[index]
+    graph = conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                         "to_regclass('qa_passages_embedding')").fetchone()
+    if passages >= PASSAGE_GRAPH_FROM and not (graph and graph[0]):
+        report(f"Building the passages' search graph ({passages:,} passages).")
+        conn.execute("DROP INDEX IF EXISTS qa_passages_embedding")
+        _build_memory(conn)
+        conn.execute(PASSAGE_GRAPH)
     rows = int(conn.execute("SELECT count(*) FROM qa_sentences").fetchone()[0])  # type: ignore[index]
     built = conn.execute("SELECT value FROM qa_meta WHERE key = 'sentence_index'").fetchone()
     built_for = int(built[0]["rows"]) if built else 0
@@ -326,7 +336,7 @@ def index_sentences(conn: psycopg.Connection[Any], report: Report = lambda _: No
     lists = int(IVF_LISTS_PER_ROOT * math.sqrt(rows))
     report(f"Building the sentences' search index ({rows:,} sentences, {lists:,} lists).")
     conn.execute("DROP INDEX IF EXISTS qa_sentences_ivf_next")
-    conn.execute("SET maintenance_work_mem = '2GB'")  # k-means: 1.9 GB for 3,000 lists (IVF_LISTS_PER_ROOT)
+    _build_memory(conn)
     conn.execute(f"CREATE INDEX CONCURRENTLY qa_sentences_ivf_next ON qa_sentences USING ivfflat "
                  f"(embedding vector_cosine_ops) WITH (lists = {lists})")
     with conn.transaction():
@@ -334,6 +344,13 @@ def index_sentences(conn: psycopg.Connection[Any], report: Report = lambda _: No
         conn.execute("ALTER INDEX qa_sentences_ivf_next RENAME TO qa_sentences_ivf")
         conn.execute("INSERT INTO qa_meta VALUES ('sentence_index', %s) ON CONFLICT (key) "
                      "DO UPDATE SET value = EXCLUDED.value", (Jsonb({"rows": rows, "lists": lists}),))
+
+
+def _build_memory(conn: psycopg.Connection[Any]) -> None:
+    """At least 2 GB for an index build (the server's setting when it gives more): the IVF's k-means
+    takes 1.9 GB for 3,000 lists (`IVF_LISTS_PER_ROOT`), a graph of 1M passages ~3 GB to build fast."""
+    conn.execute("SELECT set_config('maintenance_work_mem', greatest(setting::bigint, 2097152)::text, false) "
+                 "FROM pg_settings WHERE name = 'maintenance_work_mem'")
 
 
 def _lock(conn: psycopg.Connection[Any], report: Report) -> None:
@@ -558,13 +575,11 @@ def _numbered(conn: psycopg.Connection[Any], table: str, column: str, sequence: 
         assert first is not None
         start = int(first[0]) - len(missing) + 1
         new = {k: start + i for i, k in enumerate(missing)}
-        with conn.cursor() as cur:
-            if extra is None:
-                cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, 0)",
-                                [(k, n) for k, n in new.items()])
-            else:
-                cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s, false)",
-                                [(k, n, *extra(k)) for k, n in new.items()])
+        if extra is None:
+            _copy(conn, table, ["text", "int4", "int4"], [(k, n, 0) for k, n in new.items()])
+        else:
+            _copy(conn, table, ["text", "int4", "int4", "bool", "bool"],
+                  [(k, n, *extra(k), False) for k, n in new.items()])
         known.update(new)
     return known
 

@@ -108,7 +108,7 @@ def size(admin: str, passages: int) -> None:
     from qa_bot.encoder import Encoder
     from qa_bot.entities import EntityTagger
     from qa_bot.index import _manifest
-    from qa_bot.postgres import VECTOR_INDEXES, _insert_articles, _Prepared, _prepared, index_sentences
+    from qa_bot.postgres import _insert_articles, _Prepared, _prepared, index_vectors
 
     url = fresh_database(admin, f"qa_size_{passages}")
     with tempfile.TemporaryDirectory() as scratch:
@@ -119,9 +119,7 @@ def size(admin: str, passages: int) -> None:
     started = time.perf_counter()
     conn = psycopg.connect(url, autocommit=True)
     manifest = _manifest(Settings(), encoder, EntityTagger(), ())
-    _prepared(conn, manifest, lambda _: None)
-    for name in VECTOR_INDEXES:
-        conn.execute(f"DROP INDEX {name}")
+    _prepared(conn, manifest, lambda _: None)  # no vector index yet: `index_vectors` builds them after
     by_article: dict[str, list[int]] = {}
     for p, chunk in enumerate(rows.chunks):
         by_article.setdefault(chunk.article_id, []).append(p)
@@ -146,10 +144,7 @@ def size(admin: str, passages: int) -> None:
               f"{len(rows.articles):,} articles", end="", file=sys.stderr, flush=True)
     written = time.perf_counter() - started
     started = time.perf_counter()
-    conn.execute("SET maintenance_work_mem = '4GB'")
-    for sql in VECTOR_INDEXES.values():
-        conn.execute(sql)
-    index_sentences(conn)
+    index_vectors(conn)
     conn.execute("VACUUM ANALYZE")
     graphs = time.perf_counter() - started
     conn.close()

@@ -421,31 +421,34 @@ async def test_the_bot_says_the_archive_is_unreachable_and_answers_when_it_is_ba
     assert "400 soldiers" in replies[-1]
 
 
-def test_the_sentences_get_an_inverted_file_once_there_are_enough(
+def test_the_vectors_get_their_indexes_once_there_are_enough(
     database: Database, tmp_path: Path, encoder: Encoder, tagger: EntityTagger, opened: list[Index],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from qa_bot import postgres as store
 
     monkeypatch.setattr(store, "SENTENCE_IVF_FROM", 100)
+    monkeypatch.setattr(store, "PASSAGE_GRAPH_FROM", 100)
     settings = _settings(SEEDS, database, tmp_path)
     said: list[str] = []
     ingest(database, settings, encoder, tagger, report=said.append)
-    assert not any("search index" in s for s in said)  # 83 sentences: searched exactly
+    assert not any("search" in s for s in said)  # 63 passages and 83 sentences: searched exactly
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     for f in (DATA / "corpus2").iterdir():
         shutil.copy(f, corpus)
     ingest(database, _settings(corpus, database, tmp_path), encoder, tagger, report=said.append)
+    assert any("Building the passages' search graph" in s for s in said)
     assert any("Building the sentences' search index" in s for s in said)
     with psycopg.connect(database.url) as conn:
-        assert _scalar(conn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'qa_sentences_ivf'") == 1
+        assert _scalar(conn, "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                             "('qa_sentences_ivf', 'qa_passages_embedding')") == 2
     reader = Answerer(settings, encoder, _open(database, opened), IndexUpdate("loaded", 0, 0, ()))
     answer = reader.ask("How many soldiers left Damascus?")
     assert answer.answered and "400 soldiers" in (answer.quote or "")
     said.clear()
     ingest(database, _settings(corpus, database, tmp_path), encoder, tagger, report=said.append)
-    assert not any("search index" in s for s in said)  # rebuilt only when the rows have grown 4 times
+    assert not any("search" in s for s in said)  # the graph is kept; the inverted file rebuilt at 4x
 
 
 @pytest.mark.slow
