@@ -27,6 +27,7 @@ import numpy as np
 import Stemmer
 
 from qa_bot.arrays import Ragged, mapped, save_ragged, select_in
+from qa_bot.vectors import best_first
 
 WORD = re.compile(r"\w+(?:[-'’]\w+)*")  # a word, apostrophes and hyphens inside it kept
 # Words that shape a question but say nothing about its subject.
@@ -160,7 +161,7 @@ class Lexicon:
     def top(self, question: str, k: int) -> list[int]:
         """The rows of the k passages BM25 scores highest for a question (above zero), best first."""
         scores = self.scores(question, self.passage_count)
-        return [c for c in _top(scores, k) if scores[c] > 0]
+        return [c for c in best_first(scores, k).tolist() if scores[c] > 0]
 
     def scores(self, question: str, passages: int) -> np.ndarray:
         """BM25 score of every passage for a question."""
@@ -256,14 +257,6 @@ class StackedLexicon(Lexicon):
     def close(self) -> None:
         self.base.close()
         self.tail.close()
-
-
-def _top(scores: np.ndarray, k: int) -> list[int]:
-    """Indices of the k highest scores, best first, without sorting them all."""
-    if len(scores) > k:
-        part = np.argpartition(-scores, k)[:k]
-        return part[np.argsort(-scores[part])].tolist()
-    return np.argsort(-scores).tolist()
 
 
 def _idf(bm25: bm25s.BM25, token: int, passages: int) -> float:

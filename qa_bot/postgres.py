@@ -54,7 +54,7 @@ from qa_bot.lexical import FUNCTION_WORDS, STEMMER, WORD, question_tokens, terms
 from qa_bot.rows import ArticleMap, RowView, Sentence
 from qa_bot.syndication import is_copy
 from qa_bot.types import ArticleInfo
-from qa_bot.vectors import SearchPlan
+from qa_bot.vectors import SearchPlan, best_first, scores_of
 
 SCHEMA_VERSION = 1
 WRITER_LOCK = 7_151_620_433  # pg_advisory_lock key held by the one ingest at work
@@ -1005,10 +1005,10 @@ class PgVectors:
             (np.asarray(query, dtype=np.float32), RERANK * k))
         if not found:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        found.sort()
+        found.sort()  # by row: among equal scores the later row first, as the index of files
         rows = np.array([r for r, _ in found], dtype=np.int64)
-        scores = np.stack([_array(v) for _, v in found]) @ query
-        best = np.argsort(-scores, kind="stable")[:k]
+        scores = scores_of(np.stack([_array(v) for _, v in found]), query)
+        best = best_first(scores, k)
         return scores[best], rows[best]
 
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
@@ -1035,6 +1035,8 @@ class PgLexicon:
         self._rows = rows
 
     def top(self, question: str, k: int) -> list[int]:
+        """As `lexical.Lexicon.top`: scores in float4 as bm25s's (so syndicated copies' sums, added
+        in another order, still tie), the later passage first among equals."""
         tokens = Counter(question_tokens(question))
         if not tokens:
             return []
@@ -1043,12 +1045,12 @@ class PgLexicon:
                                  (SELECT value FROM qa_counts WHERE key = 'tokens')::float8 AS tokens)
                SELECT pt.passage, sum(q.times * ln(1 + (n.docs - t.df + 0.5) / (t.df + 0.5))
                           * pt.tf / (pt.tf + %(k1)s * (1 - %(b)s + %(b)s * pt.length / (n.tokens / n.docs))))
-                          AS score
+                          ::float4 AS score
                FROM unnest(%(tokens)s::text[], %(times)s::int[]) AS q(token, times)
                JOIN qa_tokens t ON t.token = q.token
                CROSS JOIN LATERAL (SELECT passage, tf, length FROM qa_passage_tokens
                                    WHERE token = t.id ORDER BY impact DESC LIMIT %(postings)s) pt, n
-               GROUP BY pt.passage ORDER BY score DESC, pt.passage LIMIT %(k)s""",
+               GROUP BY pt.passage ORDER BY score DESC, pt.passage DESC LIMIT %(k)s""",
             {"tokens": list(tokens), "times": list(tokens.values()), "k1": K1, "b": B, "k": k,
              "postings": POSTINGS_PER_TOKEN})
         return [int(p) for p, score in found if score > 0]

@@ -22,7 +22,7 @@ from qa_bot.answer_types import Expected, expected_answer, new_items
 from qa_bot.index import Index
 from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
-from qa_bot.vectors import VectorStore
+from qa_bot.vectors import VectorStore, scores_of
 
 QUOTE_POOL = 20  # passages whose quotes are worked out before the final ranking
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
@@ -397,8 +397,8 @@ class _Similarities:
         """Work out the cosines of these rows in one product."""
         wanted = sorted({r for r in rows if r not in self._known})
         if wanted:
-            self._known.update(zip(wanted, (self._store.vectors_of(wanted) @ self._query).tolist(),
-                                   strict=True))
+            scores = scores_of(self._store.vectors_of(wanted), self._query)
+            self._known.update(zip(wanted, scores.tolist(), strict=True))
 
     def __getitem__(self, row: int) -> float:
         if row not in self._known:

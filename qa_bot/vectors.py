@@ -119,14 +119,13 @@ class SavedVectors:
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         if self._proposer is None:
-            scores = self._matrix @ query
-            rows = _top(scores, k)
-            return scores[rows], rows
-        _, proposed = self._proposer.search(np.ascontiguousarray(query[None, :], dtype=np.float32),
-                                            min(RERANK * k, len(self)))
-        proposed = np.sort(proposed[0][proposed[0] >= 0])
-        exact = self.vectors_of(proposed) @ query
-        best = _top(exact, k)
+            proposed = np.sort(best_first(self._matrix @ query, min(RERANK * k, len(self))))
+        else:
+            _, found = self._proposer.search(np.ascontiguousarray(query[None, :], dtype=np.float32),
+                                             min(RERANK * k, len(self)))
+            proposed = np.sort(found[0][found[0] >= 0])
+        exact = scores_of(self.vectors_of(proposed), query)
+        best = best_first(exact, k)
         return exact[best], proposed[best]
 
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
@@ -170,7 +169,7 @@ class StackedVectors:
         tail_scores, tail_rows = self._tail.search(query, k)
         scores = np.concatenate([base_scores, tail_scores])
         rows = np.concatenate([base_rows, tail_rows + self._split])
-        best = np.lexsort((-rows, -scores))[:k]  # among equals the later row first, as `_top`
+        best = np.lexsort((-rows, -scores))[:k]  # among equals the later row first, as `best_first`
         return scores[best], rows[best]
 
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
@@ -214,7 +213,14 @@ def write_vectors(path: Path, vectors: np.ndarray, plan: SearchPlan | None = Non
     return plan
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def scores_of(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Inner products of rows with the query, summed in float64 and rounded to float32: BLAS's
+    float32 product sums a row in an order that depends on where it stands, so two equal rows
+    (syndicated copies) would score apart, and their order would depend on what else was read."""
+    return (np.asarray(vectors, dtype=np.float64) @ np.asarray(query, dtype=np.float64)).astype(np.float32)
+
+
+def best_first(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest scores, best first, the later row first among equals (as FAISS
     orders them: syndicated copies have equal vectors)."""
     part = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))
