@@ -199,8 +199,9 @@ SENTENCE_IVF_GROWTH = 4  # rebuilt when the rows have grown this many times sinc
 # Lists: pgvector's k-means needs memory in the square of them (7.4 GB for the 4 x sqrt(rows) of
 # the index of files at 2.2 million sentences, 5,933 lists), so half as many.
 IVF_LISTS_PER_ROOT = 2
-IVF_PROBES = 4  # lists scanned: the fewest with recall@10 1.000 at 2.2M sentences (3: 0.997, 2: 0.979;
-# a search 6-8 ms, against 10-12 ms with 8)
+# Lists scanned. Recall@10 at 2.2M sentences (2,993 lists): 1.000 from 4 on (3: 0.997); at 224k
+# (1,892 lists): 0.968 with 4, 0.990 with 6 or 8. A search at 2.2M: 5.7, 7.6 and 9.2 ms.
+IVF_PROBES = 6
 
 
 # Schema version -> what brings the one before it up to it (none yet: version 1 is the first).
