@@ -199,9 +199,10 @@ SENTENCE_IVF_GROWTH = 4  # rebuilt when the rows have grown this many times sinc
 # Lists: pgvector's k-means needs memory in the square of them (7.4 GB for the 4 x sqrt(rows) of
 # the index of files at 2.2 million sentences, 5,933 lists), so half as many.
 IVF_LISTS_PER_ROOT = 2
-# Lists scanned. Recall@10 at 2.2M sentences (2,993 lists): 1.000 from 4 on (3: 0.997); at 224k
-# (1,892 lists): 0.968 with 4, 0.990 with 6 or 8. A search at 2.2M: 5.7, 7.6 and 9.2 ms.
-IVF_PROBES = 6
+# Sentences a search scans, in as many lists as hold about this many: recall@10 at 2.2M sentences
+# (2,993 lists of ~750): 1.000 from 4 lists on (3: 0.997), 6 scanned in 7.6 ms; at 45k (423 lists
+# of ~106): 0.887 with 6 lists, 0.953 with 24, 0.985 with 43 (7 ms).
+IVF_ROWS_SCANNED = 4_000
 
 
 # Schema version -> what brings the one before it up to it (none yet: version 1 is the first).
@@ -666,10 +667,16 @@ class Session:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = self.database.connect()
-            conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
-            conn.execute(f"SET ivfflat.probes = {IVF_PROBES}")
             self._local.conn = conn
             self._opened = [c for c in self._opened if not c.closed] + [conn]
+            conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+            lists, rows = conn.execute(  # both None in a database with no store yet
+                "SELECT (SELECT (value->>'lists')::int FROM qa_meta WHERE key = 'sentence_index'), "
+                "(SELECT value FROM qa_counts WHERE key = 'next_sentence')"
+                if conn.execute("SELECT to_regclass('qa_meta')").fetchone() != (None,)
+                else "SELECT NULL, NULL").fetchone() or (None, None)
+            if lists and rows:
+                conn.execute(f"SET ivfflat.probes = {min(lists, math.ceil(IVF_ROWS_SCANNED * lists / rows))}")
         return conn
 
     @contextmanager
