@@ -202,6 +202,11 @@ class Retriever:
         # reach the top k: the bonus is at most ANSWER_TYPE_BONUS.
         first = {c: s / top + best[c].bonus for c, s in fused.items()}
         contenders = sorted(first, key=lambda c: -first[c])[:max(QUOTE_POOL, 4 * k)]
+        # A quote may take in a neighbour of the best sentence: their scores are read in one go.
+        nearby = [r for c in contenders for r in (best[c].row - 1, best[c].row + 1, best[c].row + 2)
+                  if self._same_article(r, best[c].row)]
+        sentence_sim.prefetch(nearby)
+        overlap.prefetch(nearby)
         quotes = {c: self._quote_rows(question, best[c], score) for c in contenders}
         final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
                  for c in contenders}
