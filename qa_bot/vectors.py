@@ -221,7 +221,7 @@ def scores_of(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 def best_first(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores, best first, the later row first among equals (as FAISS
-    orders them: syndicated copies have equal vectors)."""
+    """Indices of the k highest scores, best first, the later row first among equals (syndicated
+    copies have equal vectors): the one order both stores use, vectors and BM25 alike."""
     part = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))
     return part[np.lexsort((-part, -scores[part]))]
