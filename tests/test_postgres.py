@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -433,6 +434,13 @@ def test_the_vectors_get_their_indexes_once_there_are_enough(
     with psycopg.connect(database.url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_indexes WHERE indexname IN "
                              "('qa_sentences_ivf', 'qa_passages_embedding')") == 2
+    monkeypatch.setattr(store, "IVF_ROWS_SCANNED", 100)
+    with psycopg.connect(database.url) as conn:
+        lists, rows = conn.execute("SELECT (value->>'lists')::int, (value->>'rows')::int FROM qa_meta "
+                                   "WHERE key = 'sentence_index'").fetchone()  # type: ignore[misc]
+    session = store.Session(database)
+    assert session.one("SHOW ivfflat.probes") == str(math.ceil(100 * lists / rows)) != str(lists)
+    session.close()
     reader = Answerer(settings, encoder, _open(database, opened), IndexUpdate("loaded", 0, 0, ()))
     answer = reader.ask("How many soldiers left Damascus?")
     assert answer.answered and "400 soldiers" in (answer.quote or "")
