@@ -774,19 +774,23 @@ class Session:
         return counts.get(key, 0)
 
 
+_Sentence = tuple[int, int, int, str, bytes, bytes]  # start, end, passage, entities (JSON), words, terms
+
+
 @dataclass(frozen=True)
 class _Bundle:
-    """An article with all its rows, read in one go and kept (rows never change)."""
+    """An article with the rows of it read so far (rows never change, so they are kept): all of
+    them, or those of some passages (a question scores the sentences of ~200 passages; their whole
+    articles are ~6 times as many rows)."""
 
     article: Article
-    first_sentence: int
-    # start, end, passage, entities (JSON, read when asked for), word and term numbers (packed)
-    sentences: list[tuple[int, int, int, str, bytes, bytes]]
+    sentence_rows: range
+    sentences: dict[int, _Sentence]  # row -> its values
     passages: dict[int, tuple[int, int, int, int]]  # row -> start, end, first and end sentence row
 
-    @property
-    def sentence_rows(self) -> range:
-        return range(self.first_sentence, self.first_sentence + len(self.sentences))
+    def merged(self, other: _Bundle) -> _Bundle:
+        return _Bundle(self.article, self.sentence_rows, self.sentences | other.sentences,
+                       self.passages | other.passages)
 
 
 class PgRows:
@@ -795,7 +799,7 @@ class PgRows:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._bundles: OrderedDict[int, _Bundle] = OrderedDict()  # the least recently read first
-        self._sentence_owner: dict[int, int] = {}
+        self._sentence_owner: dict[int, int] = {}  # the rows read so far -> their article row
         self._passage_owner: dict[int, int] = {}
         self._lock = threading.Lock()
         self.articles = ArticleMap(self)
@@ -808,59 +812,76 @@ class PgRows:
         self.copies: RowView[list[int]] = RowView(lambda: session.count("next_passage"), self.passage_copies)
 
     def prefetch(self, passages: Iterable[int] = (), sentences: Iterable[int] = ()) -> None:
-        """Read the articles of these rows with all their rows (one round trip), and in a snapshot
-        the passages' syndicated copies."""
+        """Read these passages, and those holding these sentences, with their sentences and their
+        articles (one round trip), and in a snapshot the passages' syndicated copies."""
         passages, sentences = [int(p) for p in passages], [int(s) for s in sentences]
-        wanted_p = sorted({p for p in passages if self._passage_owner.get(p) not in self._bundles})
-        wanted_s = sorted({s for s in sentences if self._sentence_owner.get(s) not in self._bundles})
+        wanted_p = sorted({p for p in passages if not self._has(p, self._passage_owner)})
+        wanted_s = sorted({s for s in sentences if not self._has(s, self._sentence_owner)})
         if wanted_p or wanted_s:
-            self._load(wanted_p, wanted_s)
+            self._load(wanted_p, wanted_s, whole=False)
         kept = self._session.snapshot()
         if kept is not None and passages:
             missing = sorted({p for p in passages if ("copies", p) not in kept})
             if missing:
                 self._copies_of(missing)
 
-    def _load(self, passages: list[int], sentences: list[int], articles: Sequence[int] = ()) -> None:
-        """These articles and those holding these passage and sentence rows, with all their rows,
-        read by three queries sent in one round trip."""
+    def _has(self, row: int, owners: dict[int, int]) -> bool:
+        return owners.get(row) in self._bundles
+
+    def _load(self, passages: list[int], sentences: list[int], articles: Sequence[int] = (),
+              whole: bool = True) -> None:
+        """The articles holding these passage and sentence rows (and these articles), with all
+        their rows or (not `whole`) these passages' and those holding these sentences: three
+        queries sent in one round trip."""
         owners = """SELECT article FROM qa_passages WHERE row = ANY(%(p)s)
                     UNION SELECT article FROM qa_sentences WHERE row = ANY(%(s)s)
                     UNION SELECT unnest(%(a)s::int8[])"""
         args = {"p": passages, "s": sentences, "a": list(articles)}
-        article_rows, passage_rows, sentence_rows = self._session.pipelined([
-            (f"SELECT row, id, info, text, first_sentence FROM qa_articles WHERE row IN ({owners})", args),
+        if whole:
+            passage_rows = f"article IN ({owners})"
+            sentence_rows = f"article IN ({owners})"
+        else:
+            windows = """SELECT unnest(%(p)s::int8[])
+                         UNION SELECT passage FROM qa_sentences WHERE row = ANY(%(s)s)"""
+            passage_rows = f"row IN ({windows})"
+            sentence_rows = (f"row IN (SELECT generate_series(first_sentence, end_sentence - 1) "
+                             f"FROM qa_passages WHERE row IN ({windows}))")
+        article_rows, passage_found, sentence_found = self._session.pipelined([
+            (f"SELECT row, id, info, text, first_sentence, end_sentence FROM qa_articles "
+             f"WHERE row IN ({owners})", args),
             (f"SELECT article, row, start, stop, first_sentence, end_sentence FROM qa_passages "
-             f"WHERE article IN ({owners}) ORDER BY row", args),
+             f"WHERE {passage_rows}", args),
             (f"SELECT article, row, start, stop, passage, entities::text, words, terms FROM qa_sentences "
-             f"WHERE article IN ({owners}) ORDER BY row", args),
+             f"WHERE {sentence_rows}", args),
         ])
         by_article: dict[int, _Bundle] = {}
-        for row, _id, info, text, first in article_rows:
-            by_article[row] = _Bundle(Article(ArticleInfo(**info), text), first, [], {})
+        for row, _id, info, text, first, end in article_rows:
+            by_article[row] = _Bundle(Article(ArticleInfo(**info), text), range(first, end), {}, {})
         kept = self._session.snapshot()
         if kept is not None:
-            kept.update({("row", article_id): row for row, article_id, _, _, _ in article_rows})
-        for article, row, start, stop, first, end in passage_rows:
+            kept.update({("row", article_id): row for row, article_id, *_ in article_rows})
+        for article, row, start, stop, first, end in passage_found:
             by_article[article].passages[row] = (start, stop, first, end)
-        for article, _row, start, stop, passage, entities, ws, ts in sentence_rows:
-            by_article[article].sentences.append((start, stop, passage, entities, ws, ts))
+        for article, row, start, stop, passage, entities, ws, ts in sentence_found:
+            by_article[article].sentences[row] = (start, stop, passage, entities, ws, ts)
         with self._lock:
-            while self._bundles and len(self._bundles) + len(by_article) > ARTICLE_CACHE:
-                _, old = self._bundles.popitem(last=False)
-                for s in old.sentence_rows:
-                    self._sentence_owner.pop(s, None)
-                for p in old.passages:
-                    self._passage_owner.pop(p, None)
             for row, bundle in by_article.items():
+                old = self._bundles.pop(row, None)
+                if old is not None and not whole:
+                    bundle = old.merged(bundle)
                 self._bundles[row] = bundle
-                for s in bundle.sentence_rows:
-                    self._sentence_owner[s] = row
-                for p in bundle.passages:
-                    self._passage_owner[p] = row
+                self._sentence_owner.update(dict.fromkeys(bundle.sentences, row))
+                self._passage_owner.update(dict.fromkeys(bundle.passages, row))
+            while len(self._bundles) > ARTICLE_CACHE:
+                _, gone = self._bundles.popitem(last=False)
+                for s in gone.sentences:
+                    self._sentence_owner.pop(s, None)
+                for p in gone.passages:
+                    self._passage_owner.pop(p, None)
 
     def _owner(self, row: int, owners: dict[int, int], read: Callable[[int], None]) -> _Bundle:
-        """The bundle holding a row, read when it is not (or no longer) kept."""
+        """The bundle holding a row, read (with its whole article) when it is not (or no longer)
+        kept."""
         for _ in range(2):  # another thread may drop it between the two lookups
             owner = owners.get(row)
             bundle = self._bundles.get(owner) if owner is not None else None
@@ -869,12 +890,12 @@ class PgRows:
             read(row)
         raise IndexError(row)
 
-    def _of_sentence(self, row: int) -> tuple[_Bundle, int]:
-        bundle = self._owner(row, self._sentence_owner, lambda r: self.prefetch(sentences=(r,)))
-        return bundle, row - bundle.first_sentence
+    def _of_sentence(self, row: int) -> tuple[_Bundle, _Sentence]:
+        bundle = self._owner(row, self._sentence_owner, lambda r: self._load([], [r]))
+        return bundle, bundle.sentences[row]
 
     def _of_passage(self, row: int) -> tuple[_Bundle, tuple[int, int, int, int]]:
-        bundle = self._owner(row, self._passage_owner, lambda r: self.prefetch(passages=(r,)))
+        bundle = self._owner(row, self._passage_owner, lambda r: self._load([r], []))
         return bundle, bundle.passages[row]
 
     def _row_of_id(self, article_id: str) -> int | None:
@@ -919,21 +940,19 @@ class PgRows:
         return bundle.sentence_rows
 
     def sentence(self, row: int) -> Sentence:
-        bundle, i = self._of_sentence(row)
-        start, stop = bundle.sentences[i][:2]
+        bundle, (start, stop, *_) = self._of_sentence(row)
         return Sentence(bundle.article.info.id, start, stop)
 
     def sentence_article(self, row: int) -> Article:
         return self._of_sentence(row)[0].article
 
     def sentence_text(self, row: int) -> str:
-        bundle, i = self._of_sentence(row)
-        start, stop = bundle.sentences[i][:2]
+        bundle, (start, stop, *_) = self._of_sentence(row)
         return bundle.article.text[start:stop]
 
     def chunk(self, row: int) -> Chunk:
         bundle, (start, stop, first, end) = self._of_passage(row)
-        spans = tuple(bundle.sentences[s - bundle.first_sentence][:2] for s in range(first, end))
+        spans = tuple(bundle.sentences[s][:2] for s in range(first, end))
         return Chunk(bundle.article.info.id, start, stop, bundle.article.text[start:stop], spans)
 
     def passage_sentences(self, row: int) -> list[int]:
@@ -941,17 +960,16 @@ class PgRows:
         return list(range(first, end))
 
     def passage_of_sentence(self, row: int) -> int:
-        bundle, i = self._of_sentence(row)
-        return bundle.sentences[i][2]
+        return self._of_sentence(row)[1][2]
 
     def entities(self, row: int) -> tuple[Entity, ...]:
-        bundle, i = self._of_sentence(row)
-        return tuple(Entity(s, e, label) for s, e, label in json.loads(bundle.sentences[i][3]))
+        return tuple(Entity(s, e, label) for s, e, label in json.loads(self._of_sentence(row)[1][3]))
 
     def sentence_terms(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        self.prefetch(sentences=rows)
-        found = [self._of_sentence(int(r)) for r in rows]
-        parts = [bundle.sentences[i] for bundle, i in found]
+        missing = sorted({int(r) for r in rows if not self._has(int(r), self._sentence_owner)})
+        if missing:
+            self._load([], missing)
+        parts = [self._of_sentence(int(r))[1] for r in rows]
         lengths = np.array([len(p[4]) // 4 for p in parts], dtype=np.int64)
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
