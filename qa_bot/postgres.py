@@ -1106,9 +1106,19 @@ class PgLexicon:
         return [int(rows[i]) for i in best_first(scores, k) if scores[i] > 0]
 
     def _terms(self, question_terms: Sequence[str]) -> dict[str, tuple[int, float | None]]:
-        docs = self._session.count("passages")
-        return {t: (int(number), _idf(docs, df) if df > 0 else None) for t, number, df in self._session.query(
-            "SELECT term, id, df FROM qa_terms WHERE term = ANY(%s)", (sorted(set(question_terms)),))}
+        """Each known term's number and IDF, read once per snapshot (a question asks for its
+        terms' weights, then their numbers)."""
+        kept = self._session.snapshot()
+        if kept is None:
+            kept = {}
+        wanted = sorted({t for t in question_terms if ("term", t) not in kept})
+        if wanted:
+            docs = self._session.count("passages")
+            kept.update(dict.fromkeys((("term", t) for t in wanted), None))
+            kept.update({("term", t): (int(number), _idf(docs, df) if df > 0 else None)
+                         for t, number, df in self._session.query(
+                             "SELECT term, id, df FROM qa_terms WHERE term = ANY(%s)", (wanted,))})
+        return {t: kept["term", t] for t in question_terms if kept["term", t] is not None}
 
     def term_weights(self, question_terms: Sequence[str]) -> dict[str, float]:
         known = self._terms(question_terms)

@@ -169,7 +169,7 @@ def size(admin: str, passages: int) -> None:
 def measure(url: str) -> dict[str, object]:
     """Open the store in this fresh process, time real questions, and the vector search's recall."""
     started = time.perf_counter()
-    from scale_benchmark import timed_questions
+    from scale_benchmark import _rss_mib, timed_questions
 
     from qa_bot.answer import Answerer
     from qa_bot.config import Settings
@@ -323,11 +323,6 @@ def readers(admin: str, count: int, rounds: int) -> None:
               f"{len(errors)} errors, {mixed} articles seen mixed")
         for e in errors[:5]:
             print("   ", e)
-
-
-def _rss_mib() -> float:
-    status = Path("/proc/self/status").read_text()
-    return int(status.split("VmRSS:", 1)[1].split()[0]) / 1024
 
 
 if __name__ == "__main__":
