@@ -662,12 +662,15 @@ class Session:
         self.database = database
         self._local = threading.local()
         self._opened: list[psycopg.Connection[Any]] = []  # every thread's, closed by `close`
+        self._lock = threading.Lock()
+        self._beside: ThreadPoolExecutor | None = None  # reads on the threads' second connections
 
-    def _conn(self) -> psycopg.Connection[Any]:
-        conn = getattr(self._local, "conn", None)
+    def _conn(self, name: str = "conn") -> psycopg.Connection[Any]:
+        """This thread's connection (or, named "side", its second one), opened when it is not."""
+        conn = getattr(self._local, name, None)
         if conn is None or conn.closed:
             conn = self.database.connect()
-            self._local.conn = conn
+            setattr(self._local, name, conn)
             self._opened = [c for c in self._opened if not c.closed] + [conn]
             conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
             lists, rows = conn.execute(  # both None in a database with no store yet
@@ -738,26 +741,53 @@ class Session:
                     cur.execute(sql, args)
             return [cur.fetchall() for cur in cursors]
 
+    def beside(self, sql: str, args: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        """A query begun on this thread's second connection, in this snapshot, while the caller reads
+        on through the first (the server works on both at once); its rows when called."""
+        kept = self.snapshot()
+        if kept is None:
+            found = self.query(sql, args)
+            return lambda: found
+        if "exported" not in kept:
+            with self._reaching():
+                kept["exported"] = self._conn().execute("SELECT pg_export_snapshot()").fetchall()[0][0]
+        with self._reaching():
+            side = self._conn("side")
+        with self._lock:
+            if self._beside is None:
+                self._beside = ThreadPoolExecutor(thread_name_prefix="qa-store-beside")
+            reading = self._beside.submit(_read_in, side, kept["exported"], sql, args)
+
+        def rows() -> list[tuple[Any, ...]]:
+            with self._reaching():
+                return reading.result()
+        return rows
+
     def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         found = self.query(sql, args)
         return found[0][0] if found else None
 
     def _drop(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
         self._local.depth = 0
-        if conn is not None:
-            try:
-                conn.close()
-            except psycopg.Error:
-                pass
+        for name in ("conn", "side"):
+            conn = getattr(self._local, name, None)
+            setattr(self._local, name, None)
+            if conn is not None:
+                try:
+                    conn.close()
+                except psycopg.Error:
+                    pass
 
     def close(self) -> None:
         """Close every thread's connection (a later read opens a new one)."""
         for conn in self._opened:
             conn.close()
         self._opened = []
-        self._local.conn = None
+        self._local.conn = self._local.side = None
+        with self._lock:
+            if self._beside is not None:
+                self._beside.shutdown(wait=False)
+                self._beside = None
 
     def snapshot(self) -> dict[Any, Any] | None:
         """What has been read in this thread's snapshot, kept until it ends (None outside one)."""
@@ -774,7 +804,25 @@ class Session:
         return counts.get(key, 0)
 
 
-_Sentence = tuple[int, int, int, str, bytes, bytes]  # start, end, passage, entities (JSON), words, terms
+def _read_in(conn: psycopg.Connection[Any], snapshot: str, sql: str,
+             args: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """One query in a snapshot exported by another connection (`Session.beside`)."""
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            cursor = conn.cursor(binary=True)
+            cursor.execute(sql, args)
+            conn.execute("COMMIT")
+        return cursor.fetchall()
+    except psycopg.Error:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
+
+
+# start, end, passage, entities (JSON), words, terms, vector (pgvector's binary form; b"" if not read)
+_Sentence = tuple[int, int, int, str, bytes, bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -837,6 +885,7 @@ class PgRows:
                     UNION SELECT article FROM qa_sentences WHERE row = ANY(%(s)s)
                     UNION SELECT unnest(%(a)s::int8[])"""
         args = {"p": passages, "s": sentences, "a": list(articles)}
+        vector = "''::bytea" if whole else "vector_send(embedding)"  # whole articles: read when asked
         if whole:
             passage_rows = f"article IN ({owners})"
             sentence_rows = f"article IN ({owners})"
@@ -851,8 +900,8 @@ class PgRows:
              f"WHERE row IN ({owners})", args),
             (f"SELECT article, row, start, stop, first_sentence, end_sentence FROM qa_passages "
              f"WHERE {passage_rows}", args),
-            (f"SELECT article, row, start, stop, passage, entities::text, words, terms FROM qa_sentences "
-             f"WHERE {sentence_rows}", args),
+            (f"SELECT article, row, start, stop, passage, entities::text, words, terms, {vector} "
+             f"FROM qa_sentences WHERE {sentence_rows}", args),
         ])
         by_article: dict[int, _Bundle] = {}
         for row, _id, info, text, first, end in article_rows:
@@ -862,8 +911,8 @@ class PgRows:
             kept.update({("row", article_id): row for row, article_id, *_ in article_rows})
         for article, row, start, stop, first, end in passage_found:
             by_article[article].passages[row] = (start, stop, first, end)
-        for article, row, start, stop, passage, entities, ws, ts in sentence_found:
-            by_article[article].sentences[row] = (start, stop, passage, entities, ws, ts)
+        for article, row, start, stop, passage, entities, ws, ts, vector in sentence_found:
+            by_article[article].sentences[row] = (start, stop, passage, entities, ws, ts, vector)
         with self._lock:
             for row, bundle in by_article.items():
                 old = self._bundles.pop(row, None)
@@ -965,10 +1014,21 @@ class PgRows:
     def entities(self, row: int) -> tuple[Entity, ...]:
         return tuple(Entity(s, e, label) for s, e, label in json.loads(self._of_sentence(row)[1][3]))
 
+    def read_vectors(self, rows: Iterable[int]) -> dict[int, bytes]:
+        """The vectors of these sentence rows that were read with their passages (pgvector's
+        binary form); the others are not here."""
+        found = {}
+        for row in rows:
+            bundle = self._bundles.get(self._sentence_owner.get(row, -1))
+            vector = bundle.sentences[row][6] if bundle is not None and row in bundle.sentences else b""
+            if vector:
+                found[row] = vector
+        return found
+
     def sentence_terms(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         missing = sorted({int(r) for r in rows if not self._has(int(r), self._sentence_owner)})
         if missing:
-            self._load([], missing)
+            self._load([], missing, whole=False)
         parts = [self._of_sentence(int(r))[1] for r in rows]
         lengths = np.array([len(p[4]) // 4 for p in parts], dtype=np.int64)
         if not parts:
@@ -1015,9 +1075,10 @@ class PgVectors:
     the inverted file), the candidates' stored vectors are re-scored exactly, so a row found scores
     as in the index of files."""
 
-    def __init__(self, session: Session, table: str, dim: int) -> None:
+    def __init__(self, session: Session, table: str, dim: int, rows: PgRows | None = None) -> None:
         self._session = session
         self._table = table
+        self._rows = rows  # the sentences' vectors come with their rows when a question reads them
         self.dim = dim
         passages = table == "qa_passages"
         self.plan = SearchPlan("pgvector-hnsw" if passages else "pgvector-ivfflat")
@@ -1027,9 +1088,21 @@ class PgVectors:
         return self._session.count(self._count)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        rows, vectors = self._packed(f"(SELECT row, embedding FROM {self._table} "
-                                     f"ORDER BY embedding <=> %s LIMIT %s) AS found",
-                                     (np.asarray(query, dtype=np.float32), RERANK * k))
+        return self._best(self._session.query(*self._nearest(query, k)), query, k)
+
+    def start_search(self, query: np.ndarray, k: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        """`search` on a second connection in the same snapshot, while the caller reads on."""
+        found = self._session.beside(*self._nearest(query, k))
+        return lambda: self._best(found(), query, k)
+
+    def _nearest(self, query: np.ndarray, k: int) -> tuple[str, tuple[np.ndarray, int]]:
+        return (self._packed_sql(f"(SELECT row, embedding FROM {self._table} "
+                                 f"ORDER BY embedding <=> %s LIMIT %s) AS found"),
+                (np.asarray(query, dtype=np.float32), RERANK * k))
+
+    def _best(self, found: list[tuple[Any, ...]], query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The index's candidates re-scored exactly: scores and rows of the k best, best first."""
+        rows, vectors = self._unpacked(found)
         order = np.argsort(rows)  # by row: among equal scores the later row first, as the index of files
         rows, scores = rows[order], scores_of(vectors[order], query)
         best = best_first(scores, k)
@@ -1039,23 +1112,38 @@ class PgVectors:
         wanted = np.asarray(rows, dtype=np.int64)
         if not len(wanted):
             return np.zeros((0, self.dim), dtype=np.float32)
-        found, vectors = self._packed(f"{self._table} WHERE row = ANY(%s)", (sorted(set(wanted.tolist())),))
-        missing = set(wanted.tolist()) - set(found.tolist())
+        unique = sorted(set(wanted.tolist()))
+        known = self._rows.read_vectors(unique) if self._rows is not None else {}
+        unread = [r for r in unique if r not in known]
+        found, vectors = self._packed(f"{self._table} WHERE row = ANY(%s)", (unread,)) if unread \
+            else (np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32))
+        missing = set(unread) - set(found.tolist())
         if missing:
             raise IndexError(f"rows not in {self._table}: {sorted(missing)}")
+        if known:
+            found = np.concatenate([found, np.fromiter(known, dtype=np.int64, count=len(known))])
+            vectors = np.concatenate([vectors, self._decoded(b"".join(known.values()), len(known))])
         order = np.argsort(found)
         return vectors[order[np.searchsorted(found, wanted, sorter=order)]]
 
     def _packed(self, source: str, args: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        return self._unpacked(self._session.query(self._packed_sql(source), args))
+
+    @staticmethod
+    def _packed_sql(source: str) -> str:
         """Rows and their vectors, sent as one array and one byte string (pgvector's binary form,
         one after another) rather than a value per row: a question reads ~700 vectors."""
-        rows, blob = self._session.query(
-            f"SELECT array_agg(row), string_agg(vector_send(embedding), ''::bytea) FROM {source}", args)[0]
+        return f"SELECT array_agg(row), string_agg(vector_send(embedding), ''::bytea) FROM {source}"
+
+    def _unpacked(self, found: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        rows, blob = found[0]
         if rows is None:
             return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
+        return np.array(rows, dtype=np.int64), self._decoded(blob, len(rows))
+
+    def _decoded(self, blob: bytes, count: int) -> np.ndarray:
         # Each vector: its dimension and a spare (2 bytes each), then big-endian float4s.
-        packed = np.frombuffer(blob, dtype=">f4").reshape(len(rows), self.dim + 1)
-        return np.array(rows, dtype=np.int64), packed[:, 1:].astype(np.float32)
+        return np.frombuffer(blob, dtype=">f4").reshape(count, self.dim + 1)[:, 1:].astype(np.float32)
 
     def vectors(self) -> np.ndarray:
         found = self._session.query(f"SELECT embedding FROM {self._table} ORDER BY row")
@@ -1164,7 +1252,7 @@ def open_store(database: Database) -> Index:
                               hint="run `qa-bot index`")
     rows = PgRows(session)
     return Index(manifest, rows, PgVectors(session, "qa_passages", manifest.dim),
-                 PgVectors(session, "qa_sentences", manifest.dim), PgLexicon(session, rows),
+                 PgVectors(session, "qa_sentences", manifest.dim, rows), PgLexicon(session, rows),
                  reading=session.reading)
 
 

@@ -165,11 +165,12 @@ class Retriever:
         n = len(index.chunks)
         if n == 0:
             return []
+        nearest_sentences = index.sentence_vectors.start_search(question.vector, 2 * CANDIDATES)
         scores, rows = index.passage_vectors.search(question.vector, CANDIDATES)
         dense = rows.tolist()
         passage_sim = dict(zip(dense, scores.tolist(), strict=True))
         lexical = index.lexicon.top(question.text, CANDIDATES)
-        sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
+        sentence_sim = _Similarities(index.sentence_vectors, question.vector, *nearest_sentences())
         index.rows.prefetch(sentences=sentence_sim.nearest)
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
         index.rows.prefetch(passages=pool)
@@ -205,8 +206,8 @@ class Retriever:
         # A quote may take in a neighbour of the best sentence: their scores are read in one go.
         nearby = [r for c in contenders for r in (best[c].row - 1, best[c].row + 1, best[c].row + 2)
                   if self._same_article(r, best[c].row)]
-        sentence_sim.prefetch(nearby)
         overlap.prefetch(nearby)
+        sentence_sim.prefetch(nearby)
         quotes = {c: self._quote_rows(question, best[c], score) for c in contenders}
         final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
                  for c in contenders}
@@ -391,10 +392,9 @@ class _Similarities:
     """Cosines of sentence rows to one question: the nearest found through the vector store, the
     rest read when a ranker first needs them."""
 
-    def __init__(self, store: VectorStore, query: np.ndarray, nearest: int) -> None:
+    def __init__(self, store: VectorStore, query: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> None:
         self._store = store
         self._query = query
-        scores, rows = store.search(query, nearest)
         self.nearest: list[int] = rows.tolist()
         self._known = dict(zip(self.nearest, scores.tolist(), strict=True))
 
