@@ -662,15 +662,12 @@ class Session:
         self.database = database
         self._local = threading.local()
         self._opened: list[psycopg.Connection[Any]] = []  # every thread's, closed by `close`
-        self._lock = threading.Lock()
-        self._beside: ThreadPoolExecutor | None = None  # reads on the threads' second connections
 
-    def _conn(self, name: str = "conn") -> psycopg.Connection[Any]:
-        """This thread's connection (or, named "side", its second one), opened when it is not."""
-        conn = getattr(self._local, name, None)
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = self.database.connect()
-            setattr(self._local, name, conn)
+            self._local.conn = conn
             self._opened = [c for c in self._opened if not c.closed] + [conn]
             conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
             lists, rows = conn.execute(  # both None in a database with no store yet
@@ -741,53 +738,26 @@ class Session:
                     cur.execute(sql, args)
             return [cur.fetchall() for cur in cursors]
 
-    def beside(self, sql: str, args: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
-        """A query begun on this thread's second connection, in this snapshot, while the caller reads
-        on through the first (the server works on both at once); its rows when called."""
-        kept = self.snapshot()
-        if kept is None:
-            found = self.query(sql, args)
-            return lambda: found
-        if "exported" not in kept:
-            with self._reaching():
-                kept["exported"] = self._conn().execute("SELECT pg_export_snapshot()").fetchall()[0][0]
-        with self._reaching():
-            side = self._conn("side")
-        with self._lock:
-            if self._beside is None:
-                self._beside = ThreadPoolExecutor(thread_name_prefix="qa-store-beside")
-            reading = self._beside.submit(_read_in, side, kept["exported"], sql, args)
-
-        def rows() -> list[tuple[Any, ...]]:
-            with self._reaching():
-                return reading.result()
-        return rows
-
     def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         found = self.query(sql, args)
         return found[0][0] if found else None
 
     def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
         self._local.depth = 0
-        for name in ("conn", "side"):
-            conn = getattr(self._local, name, None)
-            setattr(self._local, name, None)
-            if conn is not None:
-                try:
-                    conn.close()
-                except psycopg.Error:
-                    pass
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
 
     def close(self) -> None:
         """Close every thread's connection (a later read opens a new one)."""
         for conn in self._opened:
             conn.close()
         self._opened = []
-        self._local.conn = self._local.side = None
-        with self._lock:
-            if self._beside is not None:
-                self._beside.shutdown(wait=False)
-                self._beside = None
+        self._local.conn = None
 
     def snapshot(self) -> dict[Any, Any] | None:
         """What has been read in this thread's snapshot, kept until it ends (None outside one)."""
@@ -802,23 +772,6 @@ class Session:
         if kept is not None:
             kept.update({("count", k): v for k, v in counts.items()})
         return counts.get(key, 0)
-
-
-def _read_in(conn: psycopg.Connection[Any], snapshot: str, sql: str,
-             args: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """One query in a snapshot exported by another connection (`Session.beside`)."""
-    try:
-        with conn.pipeline():
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            cursor = conn.cursor(binary=True)
-            cursor.execute(sql, args)
-            conn.execute("COMMIT")
-        return cursor.fetchall()
-    except psycopg.Error:
-        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.execute("ROLLBACK")
-        raise
 
 
 # start, end, passage, entities (JSON), words, terms, vector (pgvector's binary form; b"" if not read)
@@ -1088,21 +1041,9 @@ class PgVectors:
         return self._session.count(self._count)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._best(self._session.query(*self._nearest(query, k)), query, k)
-
-    def start_search(self, query: np.ndarray, k: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-        """`search` on a second connection in the same snapshot, while the caller reads on."""
-        found = self._session.beside(*self._nearest(query, k))
-        return lambda: self._best(found(), query, k)
-
-    def _nearest(self, query: np.ndarray, k: int) -> tuple[str, tuple[np.ndarray, int]]:
-        return (self._packed_sql(f"(SELECT row, embedding FROM {self._table} "
-                                 f"ORDER BY embedding <=> %s LIMIT %s) AS found"),
-                (np.asarray(query, dtype=np.float32), RERANK * k))
-
-    def _best(self, found: list[tuple[Any, ...]], query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The index's candidates re-scored exactly: scores and rows of the k best, best first."""
-        rows, vectors = self._unpacked(found)
+        rows, vectors = self._packed(f"(SELECT row, embedding FROM {self._table} "
+                                     f"ORDER BY embedding <=> %s LIMIT %s) AS found",
+                                     (np.asarray(query, dtype=np.float32), RERANK * k))
         order = np.argsort(rows)  # by row: among equal scores the later row first, as the index of files
         rows, scores = rows[order], scores_of(vectors[order], query)
         best = best_first(scores, k)
@@ -1127,16 +1068,10 @@ class PgVectors:
         return vectors[order[np.searchsorted(found, wanted, sorter=order)]]
 
     def _packed(self, source: str, args: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        return self._unpacked(self._session.query(self._packed_sql(source), args))
-
-    @staticmethod
-    def _packed_sql(source: str) -> str:
         """Rows and their vectors, sent as one array and one byte string (pgvector's binary form,
         one after another) rather than a value per row: a question reads ~700 vectors."""
-        return f"SELECT array_agg(row), string_agg(vector_send(embedding), ''::bytea) FROM {source}"
-
-    def _unpacked(self, found: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
-        rows, blob = found[0]
+        rows, blob = self._session.query(
+            f"SELECT array_agg(row), string_agg(vector_send(embedding), ''::bytea) FROM {source}", args)[0]
         if rows is None:
             return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
         return np.array(rows, dtype=np.int64), self._decoded(blob, len(rows))

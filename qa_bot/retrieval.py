@@ -165,12 +165,11 @@ class Retriever:
         n = len(index.chunks)
         if n == 0:
             return []
-        nearest_sentences = index.sentence_vectors.start_search(question.vector, 2 * CANDIDATES)
         scores, rows = index.passage_vectors.search(question.vector, CANDIDATES)
         dense = rows.tolist()
         passage_sim = dict(zip(dense, scores.tolist(), strict=True))
         lexical = index.lexicon.top(question.text, CANDIDATES)
-        sentence_sim = _Similarities(index.sentence_vectors, question.vector, *nearest_sentences())
+        sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
         index.rows.prefetch(sentences=sentence_sim.nearest)
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
         index.rows.prefetch(passages=pool)
@@ -392,9 +391,10 @@ class _Similarities:
     """Cosines of sentence rows to one question: the nearest found through the vector store, the
     rest read when a ranker first needs them."""
 
-    def __init__(self, store: VectorStore, query: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> None:
+    def __init__(self, store: VectorStore, query: np.ndarray, nearest: int) -> None:
         self._store = store
         self._query = query
+        scores, rows = store.search(query, nearest)
         self.nearest: list[int] = rows.tolist()
         self._known = dict(zip(self.nearest, scores.tolist(), strict=True))
 

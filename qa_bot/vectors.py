@@ -11,7 +11,6 @@ phrases) in dense clusters that a graph links poorly. The plan is recorded in th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -70,10 +69,6 @@ class VectorStore(Protocol):
 
     def __len__(self) -> int: ...
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
-    def start_search(self, query: np.ndarray, k: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-        """`search` begun now, its result when called: a store that can search while the caller
-        works on (a database) does; one in this process has searched already."""
-        ...
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray: ...
     def vectors(self) -> np.ndarray: ...
 
@@ -133,10 +128,6 @@ class SavedVectors:
         best = best_first(exact, k)
         return exact[best], proposed[best]
 
-    def start_search(self, query: np.ndarray, k: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-        found = self.search(query, k)
-        return lambda: found
-
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
         """The float vectors of these rows."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -180,10 +171,6 @@ class StackedVectors:
         rows = np.concatenate([base_rows, tail_rows + self._split])
         best = np.lexsort((-rows, -scores))[:k]  # among equals the later row first, as `best_first`
         return scores[best], rows[best]
-
-    def start_search(self, query: np.ndarray, k: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-        found = self.search(query, k)
-        return lambda: found
 
     def vectors_of(self, rows: np.ndarray | list[int]) -> np.ndarray:
         """The float vectors of these rows."""
