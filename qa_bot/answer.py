@@ -184,6 +184,16 @@ class Answerer:
                 return self._sentence_passage(row, passage.score)
         return None
 
+    def surroundings(self, passage: Passage, sentences: int) -> list[Passage]:
+        """The sentences just before and after a passage's quote in its article, a passage each,
+        the nearest first."""
+        rows = self.index.rows.article_sentences(passage.source.id)
+        quoted = self._quote_rows(passage)
+        if not quoted:
+            return []
+        around = [r for step in range(1, sentences + 1) for r in (quoted[-1] + step, quoted[0] - step)]
+        return [self._sentence_passage(r, passage.score) for r in around if r in rows]
+
     def _names_speaker(self, row: int) -> bool:
         text = self.index.sentence_text(row)
         return bool(_SAYS.search(text)) and any(e.label in NAMES for e in self.index.sentence_entities[row])

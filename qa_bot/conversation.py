@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 MAX_TURNS = 5  # turns a conversation keeps
 MORE_POOL = 10  # passages of the last question that "more" chooses from
+MORE_AROUND = 3  # and the sentences this close before or after the quote shown last
+MORE_ON_SUBJECT = 0.5  # the sentence after the quote comes first when its cosine to it is this high
 CONFIRMATIONS_SHOWN = 2  # other articles shown for "is that confirmed elsewhere?"
 CONVERSATION_TTL_S = 30 * 60.0  # after this long without a message the chat starts afresh
 Labels = Callable[[str], frozenset[str]]  # a lower-cased word -> the entity labels it has in the corpus
@@ -43,6 +45,7 @@ _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|an
                    r"(?:\s+(?:one|source|sources|passage|passages|article|articles|please|results?))*$|"
                    r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
                    r"(?: sources?| passages?| articles?)?$|^tell me more$", re.IGNORECASE)
+_ANOTHER_SOURCE = re.compile(r"\b(?:sources?|articles?|outlets?|papers?|reports?)\b", re.IGNORECASE)
 _CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|other (?:outlets?|sources?|articles?|"
                       r"papers?|media)|(?:anyone|anybody|who) else|also (?:report|say)\w*)\b", re.IGNORECASE)
 _CONFIRM_WORDS = re.compile(r"^(?:confirm|corroborat|report|say|said|carr|mention|write|wrote|outlet|source|"
@@ -402,14 +405,22 @@ class Conversation:
         return reply
 
     def _more(self, text: str, reading: Reading, last: Turn) -> Reply:
-        """The passage not shown yet that goes on from the last one: among the last question's best
-        passages, the one whose quote is closest in meaning to the quote shown last."""
-        pool = self.answerer.ask(last.question, MORE_POOL).passages
+        """The passage not shown yet that goes on from the last one: the sentence after the quote
+        shown last when it keeps to its subject, else, among the last question's best passages and
+        the sentences around that quote, the one closest in meaning to it. "Another source" asks
+        for the question's other passages, not for more of this one."""
+        pool = list(self.answerer.ask(last.question, MORE_POOL).passages)
+        after: Passage | None = None
+        if last.focus is not None and last.focus.quote and not _ANOTHER_SOURCE.search(text):
+            around = self.answerer.surroundings(last.focus, MORE_AROUND)
+            after = around[0] if around and around[0].start >= last.focus.end else None
+            pool = [*around, *pool]
         rest = [p for p in pool if not _overlaps(p, last.seen)]
         if rest and last.focus is not None and last.focus.quote:
             closeness = self.answerer.closeness(last.focus, rest)
             order = sorted(range(len(rest)), key=lambda i: -closeness[i])
-            rest = [rest[i] for i in order]
+            reads_on = [i for i, p in enumerate(rest) if p is after and closeness[i] >= MORE_ON_SUBJECT]
+            rest = [rest[i] for i in reads_on + [i for i in order if i not in reads_on]]
         if not rest:
             return self._showing(last, Reply(text, reading, _nothing(last.answer),
                                              "No more passages for that question."))

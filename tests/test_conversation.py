@@ -7,7 +7,13 @@ import json
 import pytest
 
 from qa_bot.answer import Answerer
-from qa_bot.conversation import CONVERSATION_TTL_S, MORE_POOL, Conversation, Previous, read_follow_up
+from qa_bot.conversation import (
+    CONVERSATION_TTL_S,
+    MORE_POOL,
+    Conversation,
+    Previous,
+    read_follow_up,
+)
 from qa_bot.evaluation import evaluate_conversations, read_conversations
 from tests.conftest import DATA
 
@@ -96,11 +102,31 @@ def test_who_said_more_and_confirmation_lean_on_what_was_shown(answerer: Answere
     assert any("his family" in (p.quote or "") for p in shown)
 
 
+def test_more_reads_on_when_the_next_sentence_keeps_to_the_subject(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    chat.ask("What did the Russian embassy in Syria tell TASS?")
+    assert "We are fine" in (chat.ask("more?").answer.quote or "")  # the very next sentence
+    chat = Conversation(answerer)
+    chat.ask("what's moscow's main priority according to kosachev")
+    more = chat.ask("more")  # the next sentence ("If the Syrian people continue…") changes subject
+    assert "the primary task is to ensure the safety" in (more.answer.quote or "")
+    chat = Conversation(answerer)
+    chat.ask("What did the Russian embassy in Syria tell TASS?")
+    other = chat.ask("another source?")  # the question's other passages, not more of this one
+    assert other.passages and "We are fine" not in (other.answer.quote or "")
+
+
 def test_more_runs_out_and_says_so(answerer: Answerer) -> None:
     chat = Conversation(answerer)
     chat.ask(SOLDIERS)
-    replies = [chat.ask("more") for _ in range(MORE_POOL)]
-    assert replies[-1].note == "No more passages for that question." and not replies[-1].passages
+    shown: list[tuple[str, int, int]] = []
+    for _ in range(100):  # it reads on around each passage shown, never showing one twice
+        reply = chat.ask("more")
+        if not reply.passages:
+            break
+        shown += [(p.source.id, p.start, p.end) for p in reply.passages[:1]]
+    assert reply.note == "No more passages for that question." and len(shown) >= MORE_POOL
+    assert len(set(shown)) == len(shown)
 
 
 def test_a_conversation_survives_a_round_trip_and_expires(answerer: Answerer) -> None:
