@@ -171,12 +171,14 @@ def measure(url: str) -> dict[str, object]:
     started = time.perf_counter()
     from scale_benchmark import _rss_mib, timed_questions
 
+    from qa_bot.allocator import reuse_freed_memory
     from qa_bot.answer import Answerer
     from qa_bot.config import Settings
     from qa_bot.encoder import Encoder
     from qa_bot.index import IndexUpdate
     from qa_bot.postgres import Database, open_store
 
+    reuse_freed_memory()  # as `qa-bot` does first
     encoder = Encoder()
     index = open_store(Database(url))
     answerer = Answerer(Settings(database_url=url), encoder, index, IndexUpdate("loaded", 0, 0, ()))
