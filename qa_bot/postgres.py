@@ -814,23 +814,42 @@ class PgRows:
 
     def prefetch(self, passages: Iterable[int] = (), sentences: Iterable[int] = ()) -> None:
         """Read these passages, and those holding these sentences, with their sentences and their
-        articles (one round trip), and in a snapshot the passages' syndicated copies."""
+        articles, and in a snapshot the passages' syndicated copies and which articles read in an
+        earlier one are still there: one round trip."""
         passages, sentences = [int(p) for p in passages], [int(s) for s in sentences]
         wanted_p = sorted({p for p in passages if not self._has(p, self._passage_owner)})
         wanted_s = sorted({s for s in sentences if not self._has(s, self._sentence_owner)})
-        if wanted_p or wanted_s:
-            self._load(wanted_p, wanted_s, whole=False)
         kept = self._session.snapshot()
-        if kept is not None and passages:
-            missing = sorted({p for p in passages if ("copies", p) not in kept})
-            if missing:
-                self._copies_of(missing)
+        copies: list[int] = []
+        earlier: dict[int, str] = {}  # article rows read before this snapshot -> their ids
+        also: list[tuple[str, Mapping[str, Any]]] = []
+        if kept is not None:
+            copies = sorted({p for p in passages if ("copies", p) not in kept})
+            owners = {self._passage_owner.get(p, -1) for p in passages} \
+                | {self._sentence_owner.get(s, -1) for s in sentences}
+            for row in owners:
+                bundle = self._bundles.get(row)
+                if bundle is not None and ("row", bundle.article.info.id) not in kept:
+                    earlier[row] = bundle.article.info.id
+            if copies:
+                also.append(("SELECT passage, other FROM qa_copies WHERE passage = ANY(%(c)s) "
+                             "ORDER BY passage, other", {"c": copies}))
+            if earlier:
+                also.append(("SELECT row FROM qa_articles WHERE row = ANY(%(a)s)", {"a": sorted(earlier)}))
+        if wanted_p or wanted_s:
+            found = iter(self._load(wanted_p, wanted_s, whole=False, also=also))
+        else:
+            found = iter(self._session.pipelined(also) if also else [])
+        if copies:
+            self._keep_copies(copies, next(found))
+        if earlier and kept is not None:  # a row still there still holds its article: rows never change
+            kept.update({("row", earlier[row]): row for (row,) in next(found)})
 
     def _has(self, row: int, owners: dict[int, int]) -> bool:
         return owners.get(row) in self._bundles
 
     def _load(self, passages: list[int], sentences: list[int], articles: Sequence[int] = (),
-              whole: bool = True) -> None:
+              whole: bool = True, also: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> list[list[Any]]:
         """The articles holding these passage and sentence rows (and these articles), with all
         their rows or (not `whole`) these passages' and those holding these sentences: three
         queries sent in one round trip."""
@@ -848,13 +867,14 @@ class PgRows:
             passage_rows = f"row IN ({windows})"
             sentence_rows = (f"row IN (SELECT generate_series(first_sentence, end_sentence - 1) "
                              f"FROM qa_passages WHERE row IN ({windows}))")
-        article_rows, passage_found, sentence_found = self._session.pipelined([
+        article_rows, passage_found, sentence_found, *others = self._session.pipelined([
             (f"SELECT row, id, info, text, first_sentence, end_sentence FROM qa_articles "
              f"WHERE row IN ({owners})", args),
             (f"SELECT article, row, start, stop, first_sentence, end_sentence FROM qa_passages "
              f"WHERE {passage_rows}", args),
             (f"SELECT article, row, start, stop, passage, entities::text, words, terms, {vector} "
              f"FROM qa_sentences WHERE {sentence_rows}", args),
+            *also,
         ])
         by_article: dict[int, _Bundle] = {}
         for row, _id, info, text, first, end in article_rows:
@@ -880,8 +900,9 @@ class PgRows:
                     self._sentence_owner.pop(s, None)
                 for p in gone.passages:
                     self._passage_owner.pop(p, None)
+        return others
 
-    def _owner(self, row: int, owners: dict[int, int], read: Callable[[int], None]) -> _Bundle:
+    def _owner(self, row: int, owners: dict[int, int], read: Callable[[int], object]) -> _Bundle:
         """The bundle holding a row, read (with its whole article) when it is not (or no longer)
         kept."""
         for _ in range(2):  # another thread may drop it between the two lookups
@@ -997,10 +1018,13 @@ class PgRows:
         return self._copies_of([row])[row]
 
     def _copies_of(self, rows: list[int]) -> dict[int, list[int]]:
+        return self._keep_copies(rows, self._session.query(
+            "SELECT passage, other FROM qa_copies WHERE passage = ANY(%s) ORDER BY passage, other", (rows,)))
+
+    def _keep_copies(self, rows: list[int], pairs: Iterable[tuple[Any, ...]]) -> dict[int, list[int]]:
+        """Each row's copies from its (passage, other) pairs, kept for the snapshot."""
         found: dict[int, list[int]] = {r: [] for r in rows}
-        for passage, other in self._session.query(
-                "SELECT passage, other FROM qa_copies WHERE passage = ANY(%s) ORDER BY passage, other",
-                (rows,)):
+        for passage, other in pairs:
             found[passage].append(int(other))
         kept = self._session.snapshot()
         if kept is not None:
@@ -1138,14 +1162,19 @@ class PgLexicon:
         if wanted:
             docs = self._session.count("passages")
             kept.update(dict.fromkeys((("term", t) for t in wanted), None))
+            found, rarest = self._session.pipelined([
+                ("SELECT term, id, df FROM qa_terms WHERE term = ANY(%(t)s)", {"t": wanted}),
+                ("SELECT min(df) FROM qa_terms WHERE df > 0", {})])
+            kept["rarest"] = rarest[0][0]
             kept.update({("term", t): (int(number), _idf(docs, df) if df > 0 else None)
-                         for t, number, df in self._session.query(
-                             "SELECT term, id, df FROM qa_terms WHERE term = ANY(%s)", (wanted,))})
+                         for t, number, df in found})
         return {t: kept["term", t] for t in question_terms if kept["term", t] is not None}
 
     def term_weights(self, question_terms: Sequence[str]) -> dict[str, float]:
         known = self._terms(question_terms)
-        rarest = self._session.one("SELECT min(df) FROM qa_terms WHERE df > 0")
+        kept = self._session.snapshot()
+        rarest = kept["rarest"] if kept is not None and "rarest" in kept \
+            else self._session.one("SELECT min(df) FROM qa_terms WHERE df > 0")
         top_idf = _idf(self._session.count("passages"), rarest) if rarest else 1.0
         unknown = 1.5 * top_idf
         return {t: (known[t][1] if t in known else None) or unknown for t in question_terms}
