@@ -689,9 +689,9 @@ class Session:
             finally:
                 self._local.depth -= 1
             return
-        self._begin()
+        counts = self._begin()
         self._local.depth = 1
-        self._local.snapshot = {}
+        self._local.snapshot = {("count", str(k)): int(v) for k, v in counts}
         try:
             yield None
         finally:
@@ -701,18 +701,23 @@ class Session:
             except psycopg.Error:
                 self._drop()
 
-    def _begin(self) -> None:
-        """Start a snapshot, reconnecting with back-off when the database went away."""
+    def _begin(self) -> list[tuple[Any, ...]]:
+        """Start a snapshot and read its running counts (one round trip), reconnecting with back-off
+        when the database went away."""
         for wait in (*RETRY_S, None):
             try:
-                self._conn().execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                return
+                conn = self._conn()
+                with conn.pipeline():
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    counts = conn.cursor(binary=True)
+                    counts.execute("SELECT key, value FROM qa_counts")
+                return counts.fetchall()
             except (StoreUnavailable, psycopg.OperationalError):
                 self._drop()
-                if wait is None:
-                    raise StoreUnavailable(f"the archive at {self.database.shown} is unreachable",
-                                           hint="it is retried on the next question") from None
+            if wait is not None:
                 time.sleep(wait)
+        raise StoreUnavailable(f"the archive at {self.database.shown} is unreachable",
+                               hint="it is retried on the next question")
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:
