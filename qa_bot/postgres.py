@@ -856,8 +856,9 @@ class PgRows:
     def _load(self, passages: list[int], sentences: list[int], articles: Sequence[int] = (),
               whole: bool = True, also: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> list[list[Any]]:
         """The articles holding these passage and sentence rows (and these articles), with all
-        their rows or (not `whole`) these passages' and those holding these sentences: three
-        queries sent in one round trip."""
+        their rows or (not `whole`) these passages' and those holding these sentences, and their
+        sentences' vectors: three queries, and the `also` ones whose rows it returns, sent in one
+        round trip."""
         owners = """SELECT article FROM qa_passages WHERE row = ANY(%(p)s)
                     UNION SELECT article FROM qa_sentences WHERE row = ANY(%(s)s)
                     UNION SELECT unnest(%(a)s::int8[])"""
