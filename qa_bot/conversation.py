@@ -418,9 +418,9 @@ class Conversation:
         rest = [p for p in pool if not _overlaps(p, last.seen)]
         if rest and last.focus is not None and last.focus.quote:
             closeness = self.answerer.closeness(last.focus, rest)
-            order = sorted(range(len(rest)), key=lambda i: -closeness[i])
-            reads_on = [i for i, p in enumerate(rest) if p is after and closeness[i] >= MORE_ON_SUBJECT]
-            rest = [rest[i] for i in reads_on + [i for i in order if i not in reads_on]]
+            reads_on = [p is after and c >= MORE_ON_SUBJECT for p, c in zip(rest, closeness, strict=True)]
+            order = sorted(range(len(rest)), key=lambda i: (not reads_on[i], -closeness[i]))
+            rest = [rest[i] for i in order]
         if not rest:
             return self._showing(last, Reply(text, reading, _nothing(last.answer),
                                              "No more passages for that question."))

@@ -769,14 +769,11 @@ class Session:
         return getattr(self._local, "snapshot", None) if getattr(self._local, "depth", 0) else None
 
     def count(self, key: str) -> int:
-        """A running count; all are read once per snapshot."""
+        """A running count: a snapshot reads them all as it begins."""
         kept = self.snapshot()
-        if kept is not None and ("count", key) in kept:
-            return int(kept["count", key])
-        counts = {str(k): int(v) for k, v in self.query("SELECT key, value FROM qa_counts")}
         if kept is not None:
-            kept.update({("count", k): v for k, v in counts.items()})
-        return counts.get(key, 0)
+            return int(kept.get(("count", key), 0))
+        return {str(k): int(v) for k, v in self.query("SELECT key, value FROM qa_counts")}.get(key, 0)
 
 
 # start, end, passage, entities (JSON), words, terms, vector (pgvector's binary form; b"" if not read)
@@ -1158,14 +1155,14 @@ class PgLexicon:
                              minlength=len(rows)).astype(np.float32)
         return [int(rows[i]) for i in best_first(scores, k) if scores[i] > 0]
 
-    def _terms(self, question_terms: Sequence[str]) -> dict[str, tuple[int, float | None]]:
-        """Each known term's number and IDF, read once per snapshot (a question asks for its
-        terms' weights, then their numbers)."""
+    def _terms(self, question_terms: Sequence[str]) -> tuple[dict[str, tuple[int, float | None]], int | None]:
+        """Each known term's number and IDF, and the smallest document frequency of any term, read
+        once per snapshot (a question asks for its terms' weights, then their numbers)."""
         kept = self._session.snapshot()
         if kept is None:
             kept = {}
         wanted = sorted({t for t in question_terms if ("term", t) not in kept})
-        if wanted:
+        if wanted or "rarest" not in kept:
             docs = self._session.count("passages")
             kept.update(dict.fromkeys((("term", t) for t in wanted), None))
             found, rarest = self._session.pipelined([
@@ -1174,19 +1171,16 @@ class PgLexicon:
             kept["rarest"] = rarest[0][0]
             kept.update({("term", t): (int(number), _idf(docs, df) if df > 0 else None)
                          for t, number, df in found})
-        return {t: kept["term", t] for t in question_terms if kept["term", t] is not None}
+        return {t: kept["term", t] for t in question_terms if kept["term", t] is not None}, kept["rarest"]
 
     def term_weights(self, question_terms: Sequence[str]) -> dict[str, float]:
-        known = self._terms(question_terms)
-        kept = self._session.snapshot()
-        rarest = kept["rarest"] if kept is not None and "rarest" in kept \
-            else self._session.one("SELECT min(df) FROM qa_terms WHERE df > 0")
+        known, rarest = self._terms(question_terms)
         top_idf = _idf(self._session.count("passages"), rarest) if rarest else 1.0
         unknown = 1.5 * top_idf
         return {t: (known[t][1] if t in known else None) or unknown for t in question_terms}
 
     def term_numbers(self, question_terms: Sequence[str]) -> dict[str, int]:
-        return {t: number for t, (number, _) in self._terms(question_terms).items()}
+        return {t: number for t, (number, _) in self._terms(question_terms)[0].items()}
 
     def word_numbers(self, question_words: Sequence[str]) -> dict[str, int]:
         return {str(w): int(n) for w, n in self._session.query(
