@@ -78,6 +78,7 @@ class Expected:
     certain: bool = True  # whether a quote without such an item is surely no answer
     numeric: bool = False  # numbers, dates, times: found reliably, unlike names the small tagger mixes up
     counted: tuple[str, ...] = ()  # for "how many X": the words of X, one of which a count counts
+    unmistakable: bool = False  # a written form counts inside any tagged item ("3.20am on Sunday")
 
 
 # The small tagger often mixes up people, places and organisations ("Skelmoor" as an organisation,
@@ -90,7 +91,7 @@ ORGANISATION = Expected("organisation", NAMES, _CAPITALISED)
 NAME = Expected("name", NAMES, _CAPITALISED)
 NATIONALITY = Expected("nationality or group", NAMES, _CAPITALISED)
 DATE = Expected("date", frozenset({"DATE"}), _DATE, numeric=True)
-TIME = Expected("time", frozenset({"TIME"}), _TIME, numeric=True)
+TIME = Expected("time", frozenset({"TIME"}), _TIME, numeric=True, unmistakable=True)
 DURATION = Expected("duration", frozenset({"DATE", "TIME"}), _DURATION, numeric=True)
 MONEY = Expected("money", frozenset({"MONEY"}), _MONEY, numeric=True)
 AMOUNT = Expected("amount", frozenset({"MONEY", "PERCENT", "QUANTITY", "CARDINAL"}), _NUMBER, numeric=True)
@@ -205,8 +206,9 @@ def new_items(expected: Expected, sentence: str, entities: tuple[Entity, ...],
     """Items of the expected kind in a sentence that the question does not already name.
 
     A written form counts only outside entities of other kinds: "12.5" in "£12.5 million" is money,
-    not a count; "six weeks" is a span of time, not the date a "when" question asks for; "72-year-old"
-    is an age, not how long something took. For "how many X", `counts(sentence, end)` says whether
+    not a count (a clock time counts anywhere: "3.20am" in the date "3.20am on Sunday"); "six weeks"
+    is a span of time, not the date a "when" question asks for; "72-year-old" is an age, not how
+    long something took. For "how many X", `counts(sentence, end)` says whether
     the words after a number ending at `end` name X.
     """
     spans = [(e.start, e.end) for e in entities if e.label in expected.labels
@@ -218,7 +220,7 @@ def new_items(expected: Expected, sentence: str, entities: tuple[Entity, ...],
         # says more ("3.2 million euros" around the count "3.2 million").
         tagged = [(e.start, e.end) for e in entities]
         spans += [m.span() for m in expected.pattern.finditer(sentence)
-                  if not any(s <= m.start() and m.end() <= e for s, e in tagged)
+                  if (expected.unmistakable or not any(s <= m.start() and m.end() <= e for s, e in tagged))
                   and not _is_age(sentence, *m.span())]
     if expected.counted and counts is not None:
         spans = [(s, e) for s, e in spans if counts(sentence, e)]

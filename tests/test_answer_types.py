@@ -2,7 +2,7 @@
 
 import pytest
 
-from qa_bot.answer_types import COUNT, DATE, DURATION, MONEY, counted_words, expected_answer, new_items
+from qa_bot.answer_types import COUNT, DATE, DURATION, MONEY, TIME, counted_words, expected_answer, new_items
 from qa_bot.entities import Entity, EntityTagger
 
 
@@ -47,6 +47,14 @@ def test_a_number_inside_a_sum_or_a_date_is_no_count() -> None:
     entities = (_tag(sentence, "£12.5 million", "MONEY"), _tag(sentence, "3 May 2019", "DATE"),
                 _tag(sentence, "31", "CARDINAL"))
     assert new_items(COUNT, sentence, entities, frozenset()) == ["31", "19"]
+
+
+def test_a_clock_time_counts_inside_a_date_a_vague_one_only_as_tagged() -> None:
+    sentence = "The river peaked at 4.1 metres at 3.20am on Sunday, before the rain eased into the night."
+    entities = (_tag(sentence, "3.20am on Sunday", "DATE"), _tag(sentence, "the night", "TIME"))
+    assert new_items(TIME, sentence, entities, frozenset()) == ["the night", "3.20am"]
+    assert new_items(TIME, "It peaked on Sunday.", (_tag("It peaked on Sunday.", "Sunday", "DATE"),),
+                     frozenset()) == []
 
 
 def test_ages_and_spans_are_not_dates_or_durations() -> None:
