@@ -137,16 +137,21 @@ class Answerer:
         return self.retriever.name_labels(word)
 
     def closeness(self, anchor: Passage, passages: list[Passage]) -> list[float]:
-        """Cosine of each passage's quote to the anchor's quote, from the index's sentence vectors."""
-        def vector(p: Passage) -> np.ndarray:
-            rows = self._quote_rows(p)
-            if not rows:
+        """Cosine of each passage's quote to the anchor's quote (the mean of its sentences' vectors).
+        The sentences are encoded afresh: the index leans each toward its headline, which makes
+        any two sentences of one article look close."""
+        quotes = [[self.index.sentence_text(r) for r in self._quote_rows(p)] for p in (anchor, *passages)]
+        texts = [t for quote in quotes for t in quote]
+        encoded = iter(self.encoder.encode_questions(texts) if texts else ())
+
+        def vector(quote: list[str]) -> np.ndarray:
+            if not quote:
                 return np.zeros(self.encoder.dim, dtype=np.float32)
-            mean = self.index.sentence_vectors.vectors_of(rows).mean(axis=0)
+            mean = np.mean([next(encoded) for _ in quote], axis=0)
             return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
-        target = vector(anchor)
-        return [float(vector(p) @ target) for p in passages]
+        target, *others = [vector(q) for q in quotes]
+        return [float(v @ target) for v in others]
 
     def _quote_rows(self, passage: Passage) -> list[int]:
         quote = passage.quote or passage.text

@@ -43,11 +43,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from qa_bot.chunking import Chunk, chunk_article
+from qa_bot.chunking import Chunk, chunk_article, leans_to
 from qa_bot.cleaning import CLEANER_VERSION
 from qa_bot.config import Settings
 from qa_bot.corpus import Article, Corpus, RecleanNeeded, SourceFile, load_added, load_corpus, scan
-from qa_bot.encoder import Encoder
+from qa_bot.encoder import HEADLINE_WEIGHT, Encoder, in_context
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.lexical import BuiltLexicon, LexicalIndex, Lexicon, StackedLexicon, build_lexicon
@@ -57,6 +57,7 @@ from qa_bot.types import ArticleInfo
 from qa_bot.vectors import SavedVectors, SearchPlan, StackedVectors, VectorStore, write_vectors
 
 FORMAT_VERSION = 5
+SENTENCE_CONTEXT = f"headline {HEADLINE_WEIGHT}"  # how sentence vectors lean (`encoder.in_context`)
 # An older format that can be brought up to date without re-embedding -> what changed.
 MIGRATABLE = {
     2: "syndicated copies and the lexical index are built at index time, and the rows are read on demand",
@@ -91,6 +92,7 @@ class Manifest:
     tagger: str
     files: dict[str, str]  # file name -> fingerprint
     built_at: str
+    sentence_context: str = "none"  # how its sentence vectors lean toward their headline
     entity_labels: list[str] = field(default_factory=list)  # entity label numbers in `rows.py`
     search: dict[str, dict[str, Any]] = field(default_factory=dict)  # vector file -> SearchPlan
     stamps: dict[str, list[int]] = field(default_factory=dict)  # file name -> size, mtime (ns)
@@ -102,10 +104,10 @@ class Manifest:
         return {name: (fingerprint, (self.stamps[name][0], self.stamps[name][1]))
                 for name, fingerprint in self.files.items() if len(self.stamps.get(name, ())) == 2}
 
-    def recipe(self) -> tuple[int, str, int, int, int, int, str]:
+    def recipe(self) -> tuple[int, str, int, int, int, int, str, str]:
         """Everything but the corpus: if this differs, nothing stored can be reused."""
         return (self.format, self.model, self.dim, self.chunk_sentences, self.chunk_overlap,
-                self.cleaner, self.tagger)
+                self.cleaner, self.tagger, self.sentence_context)
 
 
 @dataclass
@@ -325,9 +327,18 @@ def build_index(
     sentences = list(sentence_rows)
     passage_texts = [c.text for c in chunks]
     sentence_texts = [articles[a].text[s:e] for a, s, e in sentences]
+    headlines = [leans_to(articles[a].info.title, t)
+                 for (a, _, _), t in zip(sentences, sentence_texts, strict=True)]
+    sentence_keys = [_sentence_key(h, t) for h, t in zip(headlines, sentence_texts, strict=True)]
 
     known = _known_vectors(previous)
-    missing = sorted({t for t in passage_texts + sentence_texts if _text_key(t) not in known})
+    needed = {_text_key(t) for t in passage_texts} | set(sentence_keys)
+    reused = len(needed & known.keys())
+    # A sentence vector not known yet is made from the vectors of its text and its headline.
+    to_lean = [i for i, key in enumerate(sentence_keys) if key not in known]
+    missing = sorted({t for t in passage_texts if _text_key(t) not in known}
+                     | {t for i in to_lean for t in (sentence_texts[i], headlines[i])
+                        if t is not None and _text_key(t) not in known})
     done = 0
 
     def advance(n: int) -> None:
@@ -353,12 +364,12 @@ def build_index(
         known.update({_text_key(t): (fresh, row) for row, t in enumerate(missing)})
     known_entities.update({_text_key(t): e for t, e in zip(untagged_texts, tags, strict=True)})
 
-    def vectors_of(texts: list[str]) -> np.ndarray:
-        """The texts' vectors, each read once from where it is (no copy per text)."""
-        out = np.zeros((len(texts), manifest.dim), dtype=np.float32)
+    def vectors_of(keys: list[str]) -> np.ndarray:
+        """The vectors of these keys, each read once from where it is (no copy per key)."""
+        out = np.zeros((len(keys), manifest.dim), dtype=np.float32)
         wanted: dict[int, tuple[VectorStore | np.ndarray, list[tuple[int, int]]]] = {}
-        for i, text in enumerate(texts):
-            source, row = known[_text_key(text)]
+        for i, key in enumerate(keys):
+            source, row = known[key]
             wanted.setdefault(id(source), (source, []))[1].append((row, i))
         for source, pairs in wanted.values():
             pairs.sort()
@@ -366,7 +377,14 @@ def build_index(
             out[at] = source[rows] if isinstance(source, np.ndarray) else source.vectors_of(rows)
         return out
 
-    passage_vectors = vectors_of(passage_texts)
+    if to_lean:
+        plain = vectors_of([_text_key(sentence_texts[i]) for i in to_lean])
+        leaning = [i for i in to_lean if headlines[i] is not None]
+        headline_rows = dict(zip(leaning, vectors_of([_text_key(str(headlines[i])) for i in leaning]),
+                                 strict=True))
+        leaned = in_context(plain, [headline_rows.get(i) for i in to_lean])
+        known.update({sentence_keys[i]: (leaned, row) for row, i in enumerate(to_lean)})
+    passage_vectors = vectors_of([_text_key(t) for t in passage_texts])
     copies = syndicated_copies([(c.article_id, c.text) for c in chunks])
     base_copies: dict[int, list[int]] = {}
     if base is not None:
@@ -374,10 +392,9 @@ def build_index(
     rows = Rows(list(corpus.articles), chunks, sentences, chunk_sentences,
                 [known_entities[_text_key(t)] for t in sentence_texts], copies,
                 corpus.lines, corpus.headlines, corpus.teasers)
-    built = Built(manifest, rows, passage_vectors, vectors_of(sentence_texts),
+    built = Built(manifest, rows, passage_vectors, vectors_of(sentence_keys),
                   build_lexicon(passage_texts, sentence_texts, _lexicon_file(base) if base else None),
                   base_copies)
-    reused = len(set(passage_texts + sentence_texts)) - len(missing)
     return built, len(missing), reused, untagged
 
 
@@ -673,7 +690,8 @@ def _manifest(settings: Settings, encoder: Encoder, tagger: EntityTagger,
     return Manifest(
         format=FORMAT_VERSION, model=encoder.name, dim=encoder.dim,
         chunk_sentences=settings.chunk_sentences, chunk_overlap=settings.chunk_overlap,
-        cleaner=CLEANER_VERSION, tagger=tagger.name, files={f.name: f.fingerprint for f in files},
+        cleaner=CLEANER_VERSION, tagger=tagger.name, sentence_context=SENTENCE_CONTEXT,
+        files={f.name: f.fingerprint for f in files},
         stamps={f.name: list(f.stamp) for f in files},
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
@@ -692,15 +710,21 @@ def _text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def _sentence_key(headline: str | None, text: str) -> str:
+    """The key of a sentence's vector: its text's, or, leaned toward a headline, both texts'."""
+    return _text_key(text) if headline is None else _text_key(f"{headline}\0{text}")
+
+
 def _known_vectors(index: Index | None) -> dict[str, tuple[VectorStore | np.ndarray, int]]:
     """Where the previous index keeps the vector of each of its texts (store and row)."""
     if index is None:
         return {}
     known: dict[str, tuple[VectorStore | np.ndarray, int]] = {}
-    for texts, store in (([c.text for c in index.chunks], index.passage_vectors),
-                         ([index.sentence_text(r) for r in range(len(index.sentences))],
-                          index.sentence_vectors)):
-        known.update({_text_key(t): (store, row) for row, t in enumerate(texts)})
+    known.update({_text_key(c.text): (index.passage_vectors, row) for row, c in enumerate(index.chunks)})
+    for row in range(len(index.sentences)):
+        text = index.sentence_text(row)
+        key = _sentence_key(leans_to(index.sentence_article(row).info.title, text), text)
+        known[key] = (index.sentence_vectors, row)
     return known
 
 

@@ -43,10 +43,10 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from qa_bot.answer_types import NAMES
-from qa_bot.chunking import Chunk, chunk_article
+from qa_bot.chunking import Chunk, chunk_article, leans_to
 from qa_bot.config import Settings
 from qa_bot.corpus import Article, load_corpus, scan
-from qa_bot.encoder import Encoder
+from qa_bot.encoder import Encoder, in_context
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError, StoreUnavailable
 from qa_bot.index import FORMAT_VERSION, Index, IndexUpdate, Manifest, Progress, Report, _manifest
@@ -412,8 +412,7 @@ def _write_articles(conn: psycopg.Connection[Any], articles: list[Article], sett
             ready = [_Prepared(
                 article, chunks, spans, members,
                 np.array([vectors[c.text] for c in chunks], dtype=np.float32).reshape(-1, encoder.dim),
-                np.array([vectors[article.text[s:e]] for s, e in spans],
-                         dtype=np.float32).reshape(-1, encoder.dim),
+                _sentence_vectors(article, spans, vectors, encoder.dim),
                 [next(tagged) for _ in spans])
                 for article, (chunks, spans, members) in zip(part, batch, strict=True)]
             if writing is not None:
@@ -432,9 +431,20 @@ def _chunked(article: Article,
     return chunks, list(position), members
 
 
+def _sentence_vectors(article: Article, spans: list[tuple[int, int]], vectors: dict[str, np.ndarray],
+                      dim: int) -> np.ndarray:
+    """An article's sentence vectors, leaned toward its headline as the index of files leans them."""
+    sentences = [article.text[s:e] for s, e in spans]
+    plain = np.array([vectors[t] for t in sentences], dtype=np.float32).reshape(-1, dim)
+    headlines = [leans_to(article.info.title, t) for t in sentences]
+    return in_context(plain, [None if h is None else vectors[h] for h in headlines])
+
+
 def _texts(article: Article, chunks: list[Chunk], spans: list[tuple[int, int]]) -> set[str]:
-    """The distinct texts of an article's passages and sentences: what is embedded."""
-    return {c.text for c in chunks} | {article.text[s:e] for s, e in spans}
+    """The distinct texts of an article's passages and sentences, and its headline: what is embedded."""
+    sentences = [article.text[s:e] for s, e in spans]
+    headline = {h for t in sentences if (h := leans_to(article.info.title, t)) is not None}
+    return {c.text for c in chunks} | set(sentences) | headline
 
 
 @dataclass

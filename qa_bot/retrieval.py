@@ -35,7 +35,7 @@ PHRASE_BONUS = 0.2
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
 HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
-ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for, nearest first
+ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for (the best scoring is taken)
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
 SENTENCE_CACHE = 200_000  # sentences whose byline test is kept
 ARTICLE_CACHE = 4096  # articles whose words are kept
@@ -306,16 +306,16 @@ class Retriever:
                 best = fitting[0]
                 strength = best.match + best.bonus
         if question.expected is not None and not best.typed and "answer-neighbour" in self.rules:
-            for step in ANSWER_NEIGHBOUR_REACH:
-                row = best.row + step
-                if not self._same_article(row, best.row):
-                    continue
-                near = score(row)
-                if near.typed and near.match + near.bonus >= ANSWER_NEIGHBOUR_RATIO * strength:
-                    if abs(step) == 1 and self._same_paragraph(row, best.row) \
-                            and not self._is_heading(best.row):
-                        return tuple(sorted((best.row, row)))
-                    return (row,)
+            holding = [near for step in ANSWER_NEIGHBOUR_REACH
+                       if self._same_article(best.row + step, best.row)
+                       and (near := score(best.row + step)).typed
+                       and near.match + near.bonus >= ANSWER_NEIGHBOUR_RATIO * strength]
+            if holding:
+                row = max(holding, key=lambda s: s.match + s.bonus).row  # the first of equals
+                if abs(row - best.row) == 1 and self._same_paragraph(row, best.row) \
+                        and not self._is_heading(best.row):
+                    return tuple(sorted((best.row, row)))
+                return (row,)
         neighbours = [row for row in (best.row - 1, best.row + 1)
                       if self._same_article(row, best.row) and self._same_paragraph(row, best.row)]
         if not neighbours:

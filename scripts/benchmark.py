@@ -150,6 +150,7 @@ def _ingest() -> None:
 
 
 def _ingest_child(side: str, corpus: Path) -> dict[str, float]:
+    from qa_bot.chunking import leans_to
     from qa_bot.config import Settings
     from qa_bot.encoder import Encoder
     from qa_bot.entities import EntityTagger
@@ -173,8 +174,10 @@ def _ingest_child(side: str, corpus: Path) -> dict[str, float]:
                                    tagger=tagger)
         seconds = time.perf_counter() - started
         peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
-        texts = sorted({c.text for c in index.chunks}
-                       | {index.sentence_text(r) for r in range(len(index.sentences))})
+        sentences = [(index.sentence_text(r), index.sentence_article(r).info.title)
+                     for r in range(len(index.sentences))]
+        texts = sorted({c.text for c in index.chunks} | {t for t, _ in sentences}
+                       | {h for t, title in sentences if (h := leans_to(title, t)) is not None})
         texts_file.write_text(json.dumps(texts))
         assert update.embedded == len(texts), "every text should have been embedded once"
         return {"seconds": seconds, "texts": len(texts), "peak_mib": peak,

@@ -15,7 +15,7 @@ import pytest
 
 import qa_bot.corpus as corpus_module
 from qa_bot.config import Settings
-from qa_bot.encoder import Encoder
+from qa_bot.encoder import HEADLINE_WEIGHT, Encoder
 from qa_bot.entities import EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.index import CURRENT, FORMAT_VERSION, WRITER_LOCK, Index, IndexUpdate, load_index, open_index
@@ -149,6 +149,30 @@ def test_index_built_with_another_model_is_rebuilt(
     _, update = build(small_corpus, tmp_path / "idx", encoder, log)
     assert update.action == "built"
     assert any("another model" in line for line in log)
+
+
+def test_sentence_vectors_lean_toward_their_headline_and_an_index_without_it_is_rebuilt(
+    small_corpus: Path, tmp_path: Path, encoder: Encoder
+) -> None:
+    index, _ = build(small_corpus, tmp_path / "idx", encoder)
+    article = next(a for a in index.articles.values() if a.info.title)
+    headline = str(article.info.title)
+    row = index.rows.article_sentences(article.info.id)[-1]
+    text = index.sentence_text(row)
+    assert headline not in text
+    [alone, head] = encoder.encode_questions([text, headline])
+    leaned = alone + HEADLINE_WEIGHT * head
+    stored = index.sentence_vectors.vectors_of([row])[0]
+    assert float(stored @ leaned) / float(np.linalg.norm(leaned)) > 0.9999 and float(stored @ alone) < 0.99
+
+    manifest = live_folder(tmp_path / "idx") / "manifest.json"
+    before = json.loads(manifest.read_text())
+    assert before["sentence_context"] == f"headline {HEADLINE_WEIGHT}"
+    del before["sentence_context"]  # as qa-bot wrote it before sentence vectors leaned
+    manifest.write_text(json.dumps(before))
+    log: list[str] = []
+    _, update = build(small_corpus, tmp_path / "idx", encoder, log)
+    assert update.action == "built" and any("rebuilding" in line for line in log)
 
 
 def write_as_format(index: Index, folder: Path, old: int) -> None:
