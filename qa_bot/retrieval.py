@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_bot.answer_types import Expected, expected_answer, new_items
+from qa_bot.answer_types import ACTOR, Expected, expected_answer, new_items
 from qa_bot.index import Index
 from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
@@ -36,6 +36,7 @@ QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best senten
 HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for (the best scoring is taken)
+SPEAKER_REACH = (1, 2)  # how many sentences back the speaker of a pronoun's quote is looked for
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
 SENTENCE_CACHE = 200_000  # sentences whose byline test is kept
 ARTICLE_CACHE = 4096  # articles whose words are kept
@@ -52,11 +53,15 @@ RULES = frozenset({
     "same-article-overlap",  # passages overlapping one shown above are not shown again
     "headline-context",  # a headline is context: the sentence under it is quoted when it holds up
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
+    "speaker-before",  # for "who said…", '"…," she said' is quoted from the sentence naming her
 })
 
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
+# '"…," she said': a quote whose speaker is named in an earlier sentence.
+_PRONOUN_SPEAKS = re.compile(r"\b(?:he|she|they) (?:said|says|added|told|explained|warned|continued|"
+                             r"insisted)\b|\b(?:said|says|added) (?:he|she)\b", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
@@ -305,6 +310,15 @@ class Retriever:
             if fitting:
                 best = fitting[0]
                 strength = best.match + best.bonus
+        if question.expected is ACTOR and not best.typed and "speaker-before" in self.rules \
+                and _PRONOUN_SPEAKS.search(self.index.sentence_text(best.row)):
+            # '"…," she said': the quote begins at the sentence that names her.
+            for step in SPEAKER_REACH:
+                row = best.row - step
+                if not self._same_article(row, best.row):
+                    break
+                if score(row).typed:
+                    return tuple(range(row, best.row + 1))
         if question.expected is not None and not best.typed and "answer-neighbour" in self.rules:
             holding = [near for step in ANSWER_NEIGHBOUR_REACH
                        if self._same_article(best.row + step, best.row)

@@ -173,6 +173,9 @@ def test_newsroom_tuning_half_holds_its_level(newsroom_answerer: Answerer) -> No
     ("Who called the closure of the Crestwell factory a hammer blow for Skelmoor?", "Fiona Garside"),
     # the sentence that restates the question holds no new sum; the next one does
     ("How much did the malaria vaccine trial in Tanzania cost?", "$18.5 million"),
+    # '"…," she said': the quote starts at the sentence naming her
+    ("Who said Thornsett Fields floods every winter?", "Hannah Coulthard"),
+    ("Who said she wanted to see how the sodium batteries cope in a Swedish winter?", "Priya Raman"),
 ])
 def test_the_quote_holds_the_item_asked_for(newsroom_answerer: Answerer, question: str, quoted: str) -> None:
     answer = newsroom_answerer.ask(question)
