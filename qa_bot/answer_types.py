@@ -238,5 +238,18 @@ def _is_age(sentence: str, start: int, end: int) -> bool:
 
 
 def _already_named(item: str, question_words: frozenset[str]) -> bool:
+    """Whether the question already names the item: most of its words are the question's
+    ("Harrowby Borough Council" for "which body did Harrowby council…"; not "Caldwell Trust" for
+    "which trust…")."""
+    asked = question_words | {_bare(w) for w in question_words}
     words = [w for w in _WORD.findall(item.lower()) if w not in {"the", "a", "an", "of", "and"}]
-    return bool(words) and all(w in question_words or w.rstrip("s") in question_words for w in words)
+    named = sum(w in asked or _bare(w) in asked for w in words)
+    return bool(words) and named * 2 > len(words)
+
+
+def _bare(word: str) -> str:
+    """A word without its possessive or plural ending: "town's" -> "town", "officials" -> "official"."""
+    for ending in ("'s", "’s", "s'", "s’", "s"):
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            return word[: -len(ending)]
+    return word

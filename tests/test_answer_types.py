@@ -2,7 +2,17 @@
 
 import pytest
 
-from qa_bot.answer_types import COUNT, DATE, DURATION, MONEY, TIME, counted_words, expected_answer, new_items
+from qa_bot.answer_types import (
+    COUNT,
+    DATE,
+    DURATION,
+    MONEY,
+    ORGANISATION,
+    TIME,
+    counted_words,
+    expected_answer,
+    new_items,
+)
 from qa_bot.entities import Entity, EntityTagger
 
 
@@ -69,6 +79,14 @@ def test_an_item_the_question_already_names_is_not_new() -> None:
     sentence = "The trial cost $18.5 million, more than the $10 million first planned."
     found = new_items(MONEY, sentence, (), frozenset({"10", "million"}))
     assert "$18.5 million" in " ".join(found) and not any(i.startswith("$10") for i in found)
+
+
+def test_a_name_the_question_mostly_names_is_not_new() -> None:
+    sentence = "Harrowby Borough Council told Harrowby Town that Caldwell Trust owns the site."
+    entities = tuple(_tag(sentence, name, "ORG")
+                     for name in ("Harrowby Borough Council", "Harrowby Town", "Caldwell Trust"))
+    asked = frozenset("which trust did harrowby council tell about harrowby town's site".split())
+    assert new_items(ORGANISATION, sentence, entities, asked) == ["Caldwell Trust"]
 
 
 def test_a_count_must_be_followed_by_what_is_counted() -> None:
