@@ -162,9 +162,9 @@ def test_newsroom_tuning_half_holds_its_level(newsroom_answerer: Answerer) -> No
     A regression guard at the measured level, not the issue's bar, which it does not reach yet."""
     report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune_questions.jsonl"))
     m = report.metrics()
-    assert m["hit@1"] >= 0.63 and m["hit@3"] >= 0.82, report.misses
-    assert m["quote_contains_answer"] >= 0.52 and m["false_abstention"] <= 0.17, report.misses
-    assert m["abstention"] >= 0.64 and report.duplicate_top3 == 0, report.misses
+    assert m["hit@1"] >= 0.70 and m["hit@3"] >= 0.90, report.misses
+    assert m["quote_contains_answer"] >= 0.63 and m["false_abstention"] <= 0.10, report.misses
+    assert m["abstention"] >= 0.67 and report.duplicate_top3 == 0, report.misses
     assert {"after-headline", "furniture-only", "how-many", "why"} <= set(report.by_shape())
 
 
