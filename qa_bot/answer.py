@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
@@ -123,7 +124,7 @@ class Answerer:
             named = bool(stressed) and stressed <= self._quote_terms(candidates[0])
         if not candidates:
             return Answer(question, False, None, 0.0, (), len(self.index.articles))
-        passages = tuple(self._passage(c) for c in candidates)
+        passages = self._credited([self._passage(c) for c in candidates])
         confidence = self._confidence(analysed, candidates[0], conditions=not named)
         answered = confidence >= self.settings.min_confidence
         return Answer(question, answered, passages[0].quote if answered else None,
@@ -289,3 +290,25 @@ class Answerer:
             quote=article.text[quote_start:quote_end],
             also_in=tuple(self.index.articles[a].info for a in candidate.also_in),
         )
+
+    def _credited(self, passages: list[Passage]) -> tuple[Passage, ...]:
+        """Each syndicated passage credited to its original: of the articles carrying it word for
+        word, the one published first, then the one that says most of itself (title, outlet,
+        author), then the one ranked; unless that article's span overlaps another passage shown."""
+        def provenance(info: ArticleInfo) -> tuple[bool, str, int]:
+            return (info.published is None, info.published or "",
+                    -sum(x is not None for x in (info.title, info.outlet, info.author)))
+
+        credited = list(passages)
+        for i, passage in enumerate(passages):
+            for info in sorted(passage.also_in, key=provenance):
+                if provenance(info) >= provenance(passage.source):
+                    break
+                at = self.index.articles[info.id].text.find(passage.text)
+                end = at + len(passage.text)
+                if at < 0 or any(p.source.id == info.id and p.start < end and at < p.end for p in credited):
+                    continue
+                credited[i] = replace(passage, source=info, start=at, end=end, also_in=tuple(
+                    a for a in (passage.source, *passage.also_in) if a.id != info.id))
+                break
+        return tuple(credited)
