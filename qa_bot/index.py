@@ -722,9 +722,10 @@ def _known_vectors(index: Index | None) -> dict[str, tuple[VectorStore | np.ndar
     known: dict[str, tuple[VectorStore | np.ndarray, int]] = {}
     known.update({_text_key(c.text): (index.passage_vectors, row) for row, c in enumerate(index.chunks)})
     for row in range(len(index.sentences)):
-        text = index.sentence_text(row)
-        key = _sentence_key(leans_to(index.sentence_article(row).info.title, text), text)
-        known[key] = (index.sentence_vectors, row)
+        _, start, end = index.sentences[row]
+        article = index.sentence_article(row)
+        text = article.text[start:end]
+        known[_sentence_key(leans_to(article.info.title, text), text)] = (index.sentence_vectors, row)
     return known
 
 
