@@ -79,13 +79,14 @@ class Expected:
     numeric: bool = False  # numbers, dates, times: found reliably, unlike names the small tagger mixes up
     counted: tuple[str, ...] = ()  # for "how many X": the words of X, one of which a count counts
     unmistakable: bool = False  # a written form counts inside any tagged item ("3.20am on Sunday")
+    speaker: bool = False  # "who said…", "which newspaper reported…": who is speaking is asked
 
 
 # The small tagger often mixes up people, places and organisations ("Skelmoor" as an organisation,
 # "Prof Eklund" as one too), so every kind of name accepts any name; the kind still names it.
 PERSON = Expected("person", NAMES, _CAPITALISED)
 WHO = Expected("person or organisation", NAMES, _CAPITALISED)
-ACTOR = Expected("speaker", NAMES, _CAPITALISED)
+ACTOR = Expected("speaker", NAMES, _CAPITALISED, speaker=True)
 PLACE = Expected("place", NAMES, _CAPITALISED)
 ORGANISATION = Expected("organisation", NAMES, _CAPITALISED)
 NAME = Expected("name", NAMES, _CAPITALISED)
@@ -137,7 +138,7 @@ def expected_answer(question: str) -> Expected | None:
     for pattern, expected in _RULES:
         if pattern.search(question):
             if expected in (ACTOR, WHO) and (head := _which_head(question)) is not None:
-                return head
+                return replace(head, speaker=expected.speaker)
             if expected is COUNT and (counted := counted_words(question)):
                 return replace(COUNT, counted=counted)
             return expected

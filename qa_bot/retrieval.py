@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_bot.answer_types import ACTOR, Expected, expected_answer, new_items
+from qa_bot.answer_types import Expected, expected_answer, new_items
 from qa_bot.index import Index
 from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
@@ -60,8 +60,9 @@ _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 # '"…," she said': a quote whose speaker is named in an earlier sentence.
-_PRONOUN_SPEAKS = re.compile(r"\b(?:he|she|they) (?:said|says|added|told|explained|warned|continued|"
-                             r"insisted)\b|\b(?:said|says|added) (?:he|she)\b", re.IGNORECASE)
+_PRONOUN_SPEAKS = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
+                             r"continued|insisted|reported|reports)\b|\b(?:said|says|added) (?:he|she)\b",
+                             re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
@@ -310,7 +311,7 @@ class Retriever:
             if fitting:
                 best = fitting[0]
                 strength = best.match + best.bonus
-        if question.expected is ACTOR and not best.typed and "speaker-before" in self.rules \
+        if question.expected is not None and question.expected.speaker and "speaker-before" in self.rules \
                 and _PRONOUN_SPEAKS.search(self.index.sentence_text(best.row)):
             # '"…," she said': the quote begins at the sentence that names her.
             for step in SPEAKER_REACH:
