@@ -32,6 +32,7 @@ SENTENCE_COVERAGE_WEIGHT = 0.4
 ANSWER_TYPE_BONUS = 0.1  # a new name of the kind asked for (see README for the measurements)
 NUMBER_TYPE_BONUS = 0.2  # a new number, date, time or sum: found more reliably, so worth more
 PHRASE_BONUS = 0.2
+BEYOND_HEADLINE_BONUS = 0.1  # for the question's words its headline lacks (0.05 did about as well)
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
 HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
@@ -54,6 +55,7 @@ RULES = frozenset({
     "headline-context",  # a headline is context: the sentence under it is quoted when it holds up
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
     "speaker-before",  # for "who said…", '"…," she said' is quoted from the sentence naming her
+    "beyond-headline",  # a sentence holding the question's words that its headline lacks is lifted
 })
 
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
@@ -122,6 +124,7 @@ class Retriever:
         # and kept for the sentences met most recently.
         self._byline = lru_cache(maxsize=SENTENCE_CACHE)(self._is_byline)
         self.article_words = lru_cache(maxsize=ARTICLE_CACHE)(self._article_words)
+        self._headline_terms = lru_cache(maxsize=ARTICLE_CACHE)(self._headline_terms_of)
         self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
 
@@ -136,6 +139,19 @@ class Retriever:
         """The entity labels of a capitalised name word the corpus never writes in lower case
         ("putin": PERSON; nothing for "embassy")."""
         return self.index.rows.name_labels(word) or frozenset()
+
+    def _headline_terms_of(self, text: str) -> frozenset[str]:
+        return frozenset(self.terms(text))
+
+    def _headlines(self, rows: list[int]) -> dict[str, frozenset[str]]:
+        """The terms of the headline of each article these sentence rows are in: its title, or for
+        an article without one, the first of these rows in it (read already, in every store)."""
+        first: dict[str, int] = {}
+        for row in rows:
+            article_id = self.index.sentences[row][0]
+            first[article_id] = min(row, first.get(article_id, row))
+        return {a: self._headline_terms(self.index.articles[a].info.title or self.index.sentence_text(r))
+                for a, r in first.items()}
 
     def _article_words(self, article_id: str) -> frozenset[str]:
         """The lower-cased words of an article."""
@@ -180,6 +196,8 @@ class Retriever:
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
         index.rows.prefetch(passages=pool)
         pooled_sentences = [r for c in pool for r in index.chunk_sentences[c]]
+        headlines = self._headlines(pooled_sentences) \
+            if question.expected is not None and "beyond-headline" in self.rules else {}
         sentence_sim.prefetch(pooled_sentences)
         overlap = _Overlap(index.lexicon, question)
         overlap.prefetch(pooled_sentences)
@@ -188,7 +206,7 @@ class Retriever:
 
         def untyped(row: int) -> tuple[float, float, float]:
             if row not in bounds:
-                bounds[row] = self._untyped(row, question, sentence_sim, overlap)
+                bounds[row] = self._untyped(row, question, sentence_sim, overlap, headlines)
             return bounds[row]
 
         def score(row: int) -> ScoredSentence:
@@ -261,11 +279,15 @@ class Retriever:
         return self._type_bonus(question) if question.expected is not None else 0.0
 
     def _untyped(self, row: int, question: Question, similarity: _Similarities,
-                 overlap: _Overlap) -> tuple[float, float, float]:
+                 overlap: _Overlap, headlines: dict[str, frozenset[str]]) -> tuple[float, float, float]:
         """A sentence's cosine, coverage and phrase bonus: what it scores before typing its items."""
         phrase = 0.0
         if question.phrases and "phrase" in self.rules and not question.asks_author:
             phrase = PHRASE_BONUS * overlap.phrases(row) / len(question.phrases)
+        headline = headlines.get(self.index.sentences[row][0])
+        if headline is not None:
+            # The headline names the story; the words it lacks are the fact asked about ("spotted").
+            phrase += BEYOND_HEADLINE_BONUS * overlap.coverage(row, outside=headline)
         return float(similarity[row]), overlap.coverage(row), phrase
 
     def _score(self, row: int, question: Question, untyped: tuple[float, float, float]) -> ScoredSentence:
@@ -433,6 +455,7 @@ class _Overlap:
     def __init__(self, lexicon: LexicalIndex, question: Question) -> None:
         self._lexicon = lexicon
         order = list(question.term_weights)
+        self._order = order
         numbers = lexicon.term_numbers(order)
         self._weights = list(question.term_weights.values())
         self._total = sum(self._weights)
@@ -441,6 +464,7 @@ class _Overlap:
         pairs = {(known[a], known[b]) for a, b in question.phrases if a in known and b in known}
         self._pair_codes = np.array(sorted(a * _PAIR + b for a, b in pairs), dtype=np.int64)
         self._known: dict[int, tuple[float, int]] = {}
+        self._present: dict[int, frozenset[int]] = {}  # row -> positions of the terms it holds
 
     def prefetch(self, rows: Iterable[int]) -> None:
         """Work out the coverage and word pairs of these rows at once."""
@@ -462,12 +486,19 @@ class _Overlap:
         for o, row in enumerate(wanted):
             covered = sum(self._weights[i] for i in sorted(present[o])) / self._total if self._total else 0.0
             self._known[row] = (covered, len(pairs[o]))
+            self._present[row] = frozenset(present[o])
 
-    def coverage(self, row: int) -> float:
-        """The IDF-weighted share of the question's terms the sentence holds (0..1)."""
+    def coverage(self, row: int, outside: frozenset[str] | None = None) -> float:
+        """The IDF-weighted share of the question's terms the sentence holds (0..1); with
+        `outside`, of the question's terms not among those."""
         if row not in self._known:
             self.prefetch((row,))
-        return self._known[row][0]
+        if outside is None:
+            return self._known[row][0]
+        asked = [i for i, t in enumerate(self._order) if t not in outside]
+        total = sum(self._weights[i] for i in asked)
+        held = self._present[row]
+        return sum(self._weights[i] for i in asked if i in held) / total if total else 0.0
 
     def phrases(self, row: int) -> int:
         """How many of the question's word pairs the sentence holds."""
