@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from qa_bot.sentences import split_sentences
 
-CLEANER_VERSION = 3
+CLEANER_VERSION = 4
 
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●*\-–→▸►›»]|\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -264,10 +264,23 @@ def headline_key(title: str | None) -> str:
 
 
 def _headline_key(line: str) -> str:
-    """A line's key without a leading "Label:", as teasers quote headlines."""
+    """A line's key without a leading "Label:", as teasers quote headlines (in Markdown too, as
+    feeds carry them: "**Related:** [Headline](/link)")."""
+    line = plain_markdown(line)
     if (m := _LABELLED.match(line)) is not None:
         line = m["rest"]
     return _key(line)
+
+
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|\*)(?=\S)(.+?)(?<=\S)\1")
+
+
+def plain_markdown(markdown: str) -> str:
+    """Markdown's inline marks as plain text: images go, links keep their words, marks around
+    words go."""
+    return _MD_EMPHASIS.sub(r"\2", _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", markdown)))
 
 
 def _words(line: str) -> int:

@@ -18,6 +18,7 @@ from qa_bot.cleaning import (
     furniture_lines,
     headline_key,
     line_counts,
+    plain_markdown,
     teaser_keys,
     without_teasers,
 )
@@ -259,20 +260,15 @@ def _from_html(html: str) -> _Record:
     })
 
 
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|\*)(?=\S)(.+?)(?<=\S)\1")
 _MD_BLOCK = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s?)", re.MULTILINE)
 _MD_RULE = re.compile(r"^\s{0,3}(?:[-*_]\s*){3,}$", re.MULTILINE)
 
 
 def _from_markdown(text: str) -> _Record:
     """Markdown as plain text: images go, links keep their words, marks around words go."""
-    def plain(markdown: str) -> str:
-        return _MD_EMPHASIS.sub(r"\2", _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", markdown)))
-
-    title = next((plain(line[2:]).strip() for line in text.splitlines() if line.startswith("# ")), None)
-    return _Record(plain(_MD_RULE.sub("", _MD_BLOCK.sub("", text))), title=title)
+    title = next((plain_markdown(line[2:]).strip() for line in text.splitlines() if line.startswith("# ")),
+                 None)
+    return _Record(plain_markdown(_MD_RULE.sub("", _MD_BLOCK.sub("", text))), title=title)
 
 
 def _from_json(text: str, jsonl: bool) -> list[_Record]:

@@ -196,6 +196,16 @@ def test_a_teaser_naming_another_article_of_the_corpus_goes() -> None:
     assert "Flooding closes" in clean(page).text  # a crosshead of its own stays
 
 
+def test_a_markdown_teaser_in_a_feed_goes_but_marked_up_prose_stays() -> None:
+    page = ("Tram line to reach the airport by 2026\n\nThe council approved the extension on Tuesday "
+            "after a **two-hour** debate in the town hall.\n\n**Related:** [Flooding closes the ring road "
+            "for a week](/news/2019/flooding-ring-road)\n\nWork on the new stops will begin in the spring, "
+            "the [council](/council) said on Wednesday.")
+    text = clean(page, headlines=frozenset({headline_key("Flooding closes the ring road for a week")})).text
+    assert "Related" not in text and "Flooding" not in text
+    assert "after a **two-hour** debate" in text and "the [council](/council) said" in text
+
+
 def test_label_teasers_go_but_labelled_sentences_stay() -> None:
     page = "\n".join([*PAGE_HEAD, "Heavy rain closed twelve roads across the northern districts on Friday, "
                       "officials said.", "Most read: Council votes to extend tram line to the airport",
