@@ -32,7 +32,7 @@ SENTENCE_COVERAGE_WEIGHT = 0.4
 ANSWER_TYPE_BONUS = 0.1  # a new name of the kind asked for (see README for the measurements)
 NUMBER_TYPE_BONUS = 0.2  # a new number, date, time or sum: found more reliably, so worth more
 PHRASE_BONUS = 0.2
-BEYOND_HEADLINE_BONUS = 0.1  # for the question's words its headline lacks (0.05 did about as well)
+BEYOND_HEADLINE_BONUS = 0.1  # for the question's words its headline lacks; half without the item
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
 HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
@@ -202,9 +202,10 @@ class Retriever:
         overlap = _Overlap(index.lexicon, question)
         overlap.prefetch(pooled_sentences)
         scored: dict[int, ScoredSentence] = {}  # each sentence is scored once per question
-        bounds: dict[int, tuple[float, float, float]] = {}  # similarity, coverage, phrase bonus
+        # similarity, coverage, phrase bonus, and the bonus a sentence holding the item earns too
+        bounds: dict[int, tuple[float, float, float, float]] = {}
 
-        def untyped(row: int) -> tuple[float, float, float]:
+        def untyped(row: int) -> tuple[float, float, float, float]:
             if row not in bounds:
                 bounds[row] = self._untyped(row, question, sentence_sim, overlap, headlines)
             return bounds[row]
@@ -256,11 +257,11 @@ class Retriever:
         return NUMBER_TYPE_BONUS if numeric else ANSWER_TYPE_BONUS
 
     def _best_sentence(self, chunk: int, score: Callable[[int], ScoredSentence],
-                       untyped: Callable[[int], tuple[float, float, float]], most: float,
+                       untyped: Callable[[int], tuple[float, float, float, float]], most: float,
                        ) -> ScoredSentence:
         """The passage's sentence with the highest match plus bonus, the first of equals. A sentence
         that could not beat the best so far even with the answer bonus is not typed (the costly part)."""
-        ceilings = sorted((-(_match(*untyped(row)[:2]) + untyped(row)[2] + most), row)
+        ceilings = sorted((-(_match(*untyped(row)[:2]) + untyped(row)[2] + untyped(row)[3] + most), row)
                           for row in self.index.chunk_sentences[chunk])
         best = score(ceilings[0][1])
         for ceiling, row in ceilings[1:]:
@@ -279,24 +280,28 @@ class Retriever:
         return self._type_bonus(question) if question.expected is not None else 0.0
 
     def _untyped(self, row: int, question: Question, similarity: _Similarities,
-                 overlap: _Overlap, headlines: dict[str, frozenset[str]]) -> tuple[float, float, float]:
-        """A sentence's cosine, coverage and phrase bonus: what it scores before typing its items."""
-        phrase = 0.0
+                 overlap: _Overlap, headlines: dict[str, frozenset[str]],
+                 ) -> tuple[float, float, float, float]:
+        """A sentence's cosine, coverage and phrase bonus, and the bonus it earns if it holds the
+        item asked for: what it scores before typing its items."""
+        phrase = beyond = 0.0
         if question.phrases and "phrase" in self.rules and not question.asks_author:
             phrase = PHRASE_BONUS * overlap.phrases(row) / len(question.phrases)
         headline = headlines.get(self.index.sentences[row][0])
         if headline is not None:
             # The headline names the story; the words it lacks are the fact asked about ("spotted").
-            phrase += BEYOND_HEADLINE_BONUS * overlap.coverage(row, outside=headline)
-        return float(similarity[row]), overlap.coverage(row), phrase
+            beyond = BEYOND_HEADLINE_BONUS * overlap.coverage(row, outside=headline)
+        return float(similarity[row]), overlap.coverage(row), phrase, beyond
 
-    def _score(self, row: int, question: Question, untyped: tuple[float, float, float]) -> ScoredSentence:
-        similarity, coverage, phrase = untyped
+    def _score(self, row: int, question: Question, untyped: tuple[float, float, float, float],
+               ) -> ScoredSentence:
+        similarity, coverage, phrase, beyond = untyped
         typed = bool(self.new_items(question, row)) and not self._byline(row)
         if question.asks_author:
             bonus = AUTHOR_BONUS if self._byline(row) else 0.0
         else:
             bonus = (self._type_bonus(question) if typed and "answer-type" in self.rules else 0.0) + phrase
+            bonus += beyond if typed else beyond / 2  # full for the sentence that holds the item
         return ScoredSentence(row, similarity, coverage, bonus, typed)
 
     def new_items(self, question: Question, row: int) -> list[str]:
