@@ -67,10 +67,3 @@ def _blocks(text: str) -> list[list[Span]]:
     if pending:
         blocks.append(pending)
     return blocks
-
-
-
-def leans_to(headline: str | None, sentence: str) -> str | None:
-    """The headline a sentence's vector leans toward (`encoder.in_context`): its article's, unless
-    the article has none or the sentence is the headline line itself."""
-    return None if not headline or headline in sentence else headline

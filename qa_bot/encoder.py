@@ -148,13 +148,20 @@ class Encoder:
         return out
 
 
+def leans_to(headline: str | None, sentence: str) -> str | None:
+    """The headline a sentence's vector leans toward (`in_context`): its article's, unless the
+    article has none or the sentence is the headline line itself."""
+    return None if not headline or headline in sentence else headline
+
+
 def in_context(sentences: np.ndarray, headlines: Sequence[np.ndarray | None]) -> np.ndarray:
     """Sentence vectors leaned toward their articles' headlines (a row without one stays as it is),
     so that a sentence which leaves its subject unnamed ("The pod was spotted at 6.15am") is still
     about it: the sum with HEADLINE_WEIGHT times the headline's vector, made unit length again."""
     out = np.array(sentences, dtype=np.float32, copy=True)
-    for row, headline in enumerate(headlines):
-        if headline is not None:
-            leaned = out[row] + HEADLINE_WEIGHT * headline
-            out[row] = leaned / max(float(np.linalg.norm(leaned)), 1e-12)
+    leaning = [(row, headline) for row, headline in enumerate(headlines) if headline is not None]
+    if leaning:
+        rows = [row for row, _ in leaning]
+        leaned = out[rows] + HEADLINE_WEIGHT * np.stack([headline for _, headline in leaning])
+        out[rows] = leaned / np.maximum(np.linalg.norm(leaned, axis=1, keepdims=True), 1e-12)
     return out

@@ -43,11 +43,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from qa_bot.chunking import Chunk, chunk_article, leans_to
+from qa_bot.chunking import Chunk, chunk_article
 from qa_bot.cleaning import CLEANER_VERSION
 from qa_bot.config import Settings
 from qa_bot.corpus import Article, Corpus, RecleanNeeded, SourceFile, load_added, load_corpus, scan
-from qa_bot.encoder import HEADLINE_WEIGHT, Encoder, in_context
+from qa_bot.encoder import HEADLINE_WEIGHT, Encoder, in_context, leans_to
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError
 from qa_bot.lexical import BuiltLexicon, LexicalIndex, Lexicon, StackedLexicon, build_lexicon

@@ -43,10 +43,10 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from qa_bot.answer_types import NAMES
-from qa_bot.chunking import Chunk, chunk_article, leans_to
+from qa_bot.chunking import Chunk, chunk_article
 from qa_bot.config import Settings
 from qa_bot.corpus import Article, load_corpus, scan
-from qa_bot.encoder import Encoder, in_context
+from qa_bot.encoder import Encoder, in_context, leans_to
 from qa_bot.entities import Entity, EntityTagger
 from qa_bot.errors import IndexStoreError, StoreUnavailable
 from qa_bot.index import FORMAT_VERSION, Index, IndexUpdate, Manifest, Progress, Report, _manifest

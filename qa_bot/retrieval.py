@@ -62,7 +62,7 @@ _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 # '"…," she said': a quote whose speaker is named in an earlier sentence.
-_PRONOUN_SPEAKS = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
+_SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
                              r"continued|insisted|reported|reports)\b|\b(?:said|says|added) (?:he|she)\b",
                              re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
@@ -124,7 +124,7 @@ class Retriever:
         # and kept for the sentences met most recently.
         self._byline = lru_cache(maxsize=SENTENCE_CACHE)(self._is_byline)
         self.article_words = lru_cache(maxsize=ARTICLE_CACHE)(self._article_words)
-        self._headline_terms = lru_cache(maxsize=ARTICLE_CACHE)(self._headline_terms_of)
+        self._headline_terms = lru_cache(maxsize=ARTICLE_CACHE)(lambda text: frozenset(terms(text)))
         self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
 
@@ -139,9 +139,6 @@ class Retriever:
         """The entity labels of a capitalised name word the corpus never writes in lower case
         ("putin": PERSON; nothing for "embassy")."""
         return self.index.rows.name_labels(word) or frozenset()
-
-    def _headline_terms_of(self, text: str) -> frozenset[str]:
-        return frozenset(self.terms(text))
 
     def _headlines(self, rows: list[int]) -> dict[str, frozenset[str]]:
         """The terms of the headline of each article these sentence rows are in: its title, or for
@@ -339,7 +336,7 @@ class Retriever:
                 best = fitting[0]
                 strength = best.match + best.bonus
         if question.expected is not None and question.expected.speaker and "speaker-before" in self.rules \
-                and _PRONOUN_SPEAKS.search(self.index.sentence_text(best.row)):
+                and _SPEAKER_NAMED_BEFORE.search(self.index.sentence_text(best.row)):
             # '"…," she said': the quote begins at the sentence that names her.
             for step in SPEAKER_REACH:
                 row = best.row - step
@@ -470,6 +467,7 @@ class _Overlap:
         self._pair_codes = np.array(sorted(a * _PAIR + b for a, b in pairs), dtype=np.int64)
         self._known: dict[int, tuple[float, int]] = {}
         self._present: dict[int, frozenset[int]] = {}  # row -> positions of the terms it holds
+        self._outside: dict[frozenset[str], tuple[list[int], float]] = {}  # terms -> the rest, weight
 
     def prefetch(self, rows: Iterable[int]) -> None:
         """Work out the coverage and word pairs of these rows at once."""
@@ -500,8 +498,10 @@ class _Overlap:
             self.prefetch((row,))
         if outside is None:
             return self._known[row][0]
-        asked = [i for i, t in enumerate(self._order) if t not in outside]
-        total = sum(self._weights[i] for i in asked)
+        if outside not in self._outside:
+            asked = [i for i, t in enumerate(self._order) if t not in outside]
+            self._outside[outside] = asked, sum(self._weights[i] for i in asked)
+        asked, total = self._outside[outside]
         held = self._present[row]
         return sum(self._weights[i] for i in asked if i in held) / total if total else 0.0
 

@@ -150,9 +150,8 @@ def _ingest() -> None:
 
 
 def _ingest_child(side: str, corpus: Path) -> dict[str, float]:
-    from qa_bot.chunking import leans_to
     from qa_bot.config import Settings
-    from qa_bot.encoder import Encoder
+    from qa_bot.encoder import Encoder, leans_to
     from qa_bot.entities import EntityTagger
     from qa_bot.index import open_index
 

@@ -1,6 +1,6 @@
 import pytest
 
-from qa_bot.chunking import chunk_article, leans_to, paragraphs
+from qa_bot.chunking import chunk_article, paragraphs
 
 TEXT = (
     "A headline without a full stop\n\n"
@@ -41,11 +41,3 @@ def test_paragraph_spans() -> None:
 def test_bad_window_settings_are_rejected() -> None:
     with pytest.raises(ValueError):
         chunk_article("a.txt", TEXT, sentences=2, overlap=2)
-
-
-
-def test_a_sentence_leans_toward_its_headline_unless_it_is_the_headline() -> None:
-    headline = "Pilot whales stranded on Tasmanian beach"
-    assert leans_to(headline, "The pod was spotted at 6.15am.") == headline
-    assert leans_to(headline, headline) is None
-    assert leans_to(None, "The pod was spotted at 6.15am.") is None

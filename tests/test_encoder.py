@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa_bot.answer import Answerer
-from qa_bot.encoder import QUESTION_TEXTS, Encoder
+from qa_bot.encoder import QUESTION_TEXTS, Encoder, leans_to
 from tests.conftest import DATA, REPO
 
 ODD = ["", "a " * 400, "Ünïcödé — “quotes” 🙂 and ‘apostrophes’?", "HOW MANY SOLDIERS LEFT DAMASCUS", "?"]
@@ -70,3 +70,10 @@ def test_a_one_shot_ask_never_imports_torch(answerer: Answerer) -> None:
     run = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "400 soldiers" in run.stdout and run.stdout.rstrip().endswith("no torch")
+
+
+def test_a_sentence_leans_toward_its_headline_unless_it_is_the_headline() -> None:
+    headline = "Pilot whales stranded on Tasmanian beach"
+    assert leans_to(headline, "The pod was spotted at 6.15am.") == headline
+    assert leans_to(headline, headline) is None
+    assert leans_to(None, "The pod was spotted at 6.15am.") is None
