@@ -170,6 +170,25 @@ def test_newsroom_tuning_half_holds_its_level(newsroom_answerer: Answerer) -> No
     assert {"after-headline", "furniture-only", "how-many", "why"} <= set(report.by_shape())
 
 
+def test_newsroom_second_tuning_set_holds_its_level(newsroom_answerer: Answerer) -> None:
+    """65 + 35 more questions over the same 35 articles, written later by another writer who had
+    not seen the code, so rules tuned on the first set meet fresh questions. A regression guard."""
+    report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune2_questions.jsonl"))
+    m = report.metrics()
+    assert m["hit@1"] >= 0.75 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.60 and m["false_abstention"] <= 0.10, report.misses
+    assert m["abstention"] >= 0.55 and report.duplicate_top3 == 0, report.misses
+
+
+def test_third_seeds_question_set_holds_its_level(answerer: Answerer) -> None:
+    """48 + 22 questions over the seeds by a writer who had not seen the code (a tuning set)."""
+    report = evaluate(answerer, read_questions(DATA / "seeds_tune3_questions.jsonl"))
+    m = report.metrics()
+    assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.80 and m["false_abstention"] <= 0.07, report.misses
+    assert m["abstention"] >= 0.55, report.misses
+
+
 @pytest.mark.parametrize(("question", "quoted"), [
     # the name is in the sentence before the quote that matches
     ("Who called the closure of the Crestwell factory a hammer blow for Skelmoor?", "Fiona Garside"),

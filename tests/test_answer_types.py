@@ -8,7 +8,9 @@ from qa_bot.answer_types import (
     DURATION,
     MONEY,
     ORGANISATION,
+    PLACE,
     TIME,
+    WHO,
     counted_words,
     expected_answer,
     new_items,
@@ -36,6 +38,12 @@ from qa_bot.entities import Entity, EntityTagger
     ("What did the minister say?", None),
     ("Is Russia leaving Syria?", None),
     ("What kind of government did Russia call for?", None),
+    ("What are the dates of next year's festival?", "date"),
+    ("What was the margin of the council vote?", "amount"),
+    ("What liabilities did the chain list?", "money"),
+    ("Name the ad network that received the data.", "organisation"),
+    ("Which countries' embassies were evacuated?", "place"),
+    ("What is the aim of the talks?", None),
 ])
 def test_the_kind_of_item_asked_for(question: str, kind: str | None) -> None:
     expected = expected_answer(question)
@@ -96,6 +104,14 @@ def test_a_name_the_question_mostly_names_is_not_new() -> None:
                      for name in ("Harrowby Borough Council", "Harrowby Town", "Caldwell Trust"))
     asked = frozenset("which trust did harrowby council tell about harrowby town's site".split())
     assert new_items(ORGANISATION, sentence, entities, asked) == ["Caldwell Trust"]
+
+
+def test_a_person_is_no_place_and_a_place_no_person_but_an_organisation_may_be_either() -> None:
+    sentence = "Detective Sarah Whitlock of Harrowby CID said the attack happened on Kirkgate in Skelmoor."
+    entities = (_tag(sentence, "Sarah Whitlock", "PERSON"), _tag(sentence, "Harrowby CID", "ORG"),
+                _tag(sentence, "Kirkgate", "GPE"), _tag(sentence, "Skelmoor", "ORG"))
+    assert new_items(PLACE, sentence, entities, frozenset()) == ["Harrowby CID", "Kirkgate", "Skelmoor"]
+    assert new_items(WHO, sentence, entities, frozenset()) == ["Sarah Whitlock", "Harrowby CID", "Skelmoor"]
 
 
 def test_a_count_must_be_followed_by_what_is_counted() -> None:
