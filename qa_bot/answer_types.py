@@ -201,6 +201,15 @@ def _which_head(question: str) -> Expected | None:
     return None
 
 
+def noun_kind(word: str) -> str | None:
+    """"place", "person" or "organisation" for a noun that names such a thing ("ministry"), else None."""
+    word = _singular(word.lower())
+    for kind, nouns in (("place", _PLACE_WORDS), ("person", _PERSON_WORDS), ("organisation", _ORG_WORDS)):
+        if word in nouns or word + "s" in nouns:
+            return kind
+    return None
+
+
 def _singular(word: str) -> str:
     """"countries'" -> "country", "towns" -> "town"; a word of the kind lists stays as it is."""
     if word in _PLACE_WORDS | _PERSON_WORDS | _ORG_WORDS:

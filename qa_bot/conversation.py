@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from qa_bot.answer_types import NAMES, counted_words
+from qa_bot.answer_types import NAMES, counted_words, noun_kind
 from qa_bot.types import Answer, Passage
 
 if TYPE_CHECKING:
@@ -176,10 +176,15 @@ def _parts(question: str) -> tuple[str, str, str, str] | None:
 
 
 def _clause(previous: str) -> str:
-    """The previous question without its question word: what it was about."""
+    """The previous question without its question word: what it was about. A follow-up read with
+    context ("how would it work — …") was about that context; a yes/no question is about all of
+    itself ("why" after "Did Russia leave?" asks "why did Russia leave?")."""
+    if " — " in previous:
+        return previous.rstrip(" ?!.").rsplit(" — ", 1)[1]
     parts = _parts(previous)
     if parts is None:
-        return previous.rstrip(" ?!.")
+        first, _, rest = previous.rstrip(" ?!.").partition(" ")
+        return f"{first.lower()} {rest}" if first.lower() in _AUXILIARY.split("|") else f"{first} {rest}"
     _, focus, aux, rest = parts
     return f"{focus} {rest}".strip() if not aux else rest
 
@@ -245,6 +250,13 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         if same:
             start, end = same[-1]
             return f"{base[:start]}{new}{base[end:]}?"
+    elif (noun := noun_kind(new.split()[-1])) is not None:
+        # "and the foreign ministry?" after "what did Putin say…": a person or body for one.
+        kind = "place" if noun == "place" else "actor"
+        same = [(a, b) for a, b in slots if _kind(base[a:b], names) == kind]
+        if same:
+            start, end = same[-1]
+            return f"{base[:start]}{new}{base[end:]}?"
     parts = _parts(base)
     if parts is not None and not parts[2] and len(words) >= 3:
         # "which newspaper reported that Russia was leaving" + "and the withdrawal of 400 soldiers?"
@@ -297,11 +309,24 @@ def _with_referent(bare: str, unled: str, previous: Previous, names: Labels) -> 
 
 def _pointing_out(words: list[str], names: Labels) -> frozenset[str]:
     """The pronouns of a question that can only point to an earlier turn: he/she unless it names
-    a person itself ("what did Putin say about his plans?"), it/they unless it names anything."""
+    a person itself ("what did Putin say about his plans?"), it unless it names anything, they
+    unless something plural comes before it ("how did they get from Khmeimim to Russia?" points
+    back; "did the rebels say when they would arrive?" does not)."""
     if _own_names(words, names):
         people = any(_is_person(w, names) for w in words[1:])
-        return frozenset() if people else _PERSONAL
+        return (frozenset() if people else _PERSONAL) | _plural_pointing(words, names)
     return _PERSONAL | _PLURAL | _THING
+
+
+def _plural_pointing(words: list[str], names: Labels) -> frozenset[str]:
+    lowered = [w.lower() for w in words]
+    first = next((i for i, w in enumerate(lowered) if w in _PLURAL), None)
+    if first is None:
+        return frozenset()
+    before = lowered[:first]
+    plural = any(len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "'s", "’s")) or
+                 names(w) & {"NORP", "ORG"} for w in before if w not in _WH_WORDS | _SMALL)
+    return frozenset() if plural else _PLURAL
 
 
 def _is_person(word: str, names: Labels) -> bool:
