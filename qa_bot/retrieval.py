@@ -32,6 +32,7 @@ SENTENCE_COVERAGE_WEIGHT = 0.4
 ANSWER_TYPE_BONUS = 0.1  # a new name of the kind asked for (see README for the measurements)
 NUMBER_TYPE_BONUS = 0.2  # a new number, date, time or sum: found more reliably, so worth more
 PHRASE_BONUS = 0.2
+VAGUE_SHARE = 0.5  # of the answer bonus for a date or time without a digit ("this summer", "afternoon")
 BEYOND_HEADLINE_BONUS = 0.1  # for the question's words its headline lacks; half without the item
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
 HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
@@ -56,6 +57,7 @@ RULES = frozenset({
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
     "speaker-before",  # for "who said…", '"…," she said' is quoted from the sentence naming her
     "beyond-headline",  # a sentence holding the question's words that its headline lacks is lifted
+    "vague-dates",  # a date or time without a digit ("this summer") earns half the answer bonus
 })
 
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
@@ -65,6 +67,7 @@ MAX_BYLINE_WORDS = 12
 _SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
                              r"continued|insisted|reported|reports)\b|\b(?:said|says|added) (?:he|she)\b",
                              re.IGNORECASE)
+_ASKS_WEEKDAY = re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
@@ -82,6 +85,7 @@ class Question:
     counted: frozenset[str]  # for "how many X", stems of X
     words: frozenset[str]  # its lower-cased words: an item among them is not new
     asks_author: bool
+    vague_items_half: bool = False  # a date or time asked for, not a day of the week
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,10 @@ class Retriever:
         asks_author = bool(_ASKS_AUTHOR.search(text))
         expected = None if asks_author else expected_answer(text)
         counted = self._counted(expected.counted) if expected else frozenset()
-        return Question(text, vector, weights, _phrases(text), expected,
-                        counted,
-                        frozenset(words(text)), asks_author)
+        vague_half = expected is not None and expected.kind in ("date", "time") \
+            and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(text)
+        return Question(text, vector, weights, _phrases(text), expected, counted,
+                        frozenset(words(text)), asks_author, vague_half)
 
     def _counted(self, counted: tuple[str, ...]) -> frozenset[str]:
         """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left
@@ -293,11 +298,15 @@ class Retriever:
     def _score(self, row: int, question: Question, untyped: tuple[float, float, float, float],
                ) -> ScoredSentence:
         similarity, coverage, phrase, beyond = untyped
-        typed = bool(self.new_items(question, row)) and not self._byline(row)
+        items = self.new_items(question, row)
+        typed = bool(items) and not self._byline(row)
         if question.asks_author:
             bonus = AUTHOR_BONUS if self._byline(row) else 0.0
         else:
-            bonus = (self._type_bonus(question) if typed and "answer-type" in self.rules else 0.0) + phrase
+            type_bonus = self._type_bonus(question)
+            if question.vague_items_half and not any(c.isdigit() for item in items for c in item):
+                type_bonus *= VAGUE_SHARE  # "on Saturday afternoon" answers "what time?" less than "4.25pm"
+            bonus = (type_bonus if typed and "answer-type" in self.rules else 0.0) + phrase
             bonus += beyond if typed else beyond / 2  # full for the sentence that holds the item
         return ScoredSentence(row, similarity, coverage, bonus, typed)
 

@@ -201,6 +201,12 @@ def test_third_seeds_question_set_holds_its_level(answerer: Answerer) -> None:
     # is in the sentence that answers
     ("When will next year's Brackenford Food Festival be held?", "12 and 13 September"),
     ("Which journal published the discovery of water vapour on K2-188b?", "Astrophysical Journal Letters"),
+    # the lead's "on Saturday afternoon" answers "what time" less than "at 4.25pm" does…
+    ("What time did Sinabung's Saturday eruption start?", "4.25pm"),
+    ("When will the railway between Calderbeck and Skelmoor reopen after the viaduct repairs?",
+     "Saturday 27 July to Sunday 8 September"),
+    # …but a day of the week is what "which day" asks for
+    ("which day are harrowby garden waste bins going to be emptied on now", "Fridays"),
 ])
 def test_the_quote_holds_the_item_asked_for(newsroom_answerer: Answerer, question: str, quoted: str) -> None:
     answer = newsroom_answerer.ask(question)
