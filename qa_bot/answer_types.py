@@ -17,7 +17,6 @@ from qa_bot.entities import Entity
 
 NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART",
                     "LAW"})
-_WORD = re.compile(r"[\w'’-]+")
 _NUMBER = re.compile(r"\d+(?:[,.]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                      r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?|"
                      r"half|several)\b", re.IGNORECASE)
@@ -269,11 +268,27 @@ def _is_age(sentence: str, start: int, end: int) -> bool:
 def _already_named(item: str, question_words: frozenset[str]) -> bool:
     """Whether the question already names the item: most of its words are the question's
     ("Harrowby Borough Council" for "which body did Harrowby council…"; not "Caldwell Trust" for
-    "which trust…")."""
+    "which trust…"). `question_words` are as `asked_words` gives them."""
     asked = question_words | {_bare(w) for w in question_words}
-    words = [w for w in _WORD.findall(item.lower()) if w not in {"the", "a", "an", "of", "and"}]
+    words = [w for w in _ITEM_WORD.findall(item.lower()) if w not in {"the", "a", "an", "of", "and"}]
     named = sum(w in asked or _bare(w) in asked for w in words)
     return bool(words) and named * 2 > len(words)
+
+
+# A word, or a whole number ("12.5", "1,400"), or a short sum ("12.5m").
+_ITEM_WORD = re.compile(r"\d+(?:[.,]\d+)*(?:m|bn|k)?\b|[^\W\d_][\w'’-]*|\d[\w'’-]*")
+_SHORT_SUM = re.compile(r"^(\d+(?:[.,]\d+)*)(m|bn|k)$")
+_SUM_WORDS = {"m": "million", "bn": "billion", "k": "thousand"}
+
+
+def asked_words(question: str) -> frozenset[str]:
+    """The lower-cased words and whole numbers of a question; a short sum ("£12.5m") also as the
+    number and the word for its unit, as a sentence spells it ("£12.5 million")."""
+    found = set(_ITEM_WORD.findall(question.lower()))
+    for word in list(found):
+        if m := _SHORT_SUM.match(word):
+            found |= {m[1], _SUM_WORDS[m[2]]}
+    return frozenset(found)
 
 
 def _bare(word: str) -> str:

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_bot.answer_types import Expected, expected_answer, new_items
+from qa_bot.answer_types import Expected, asked_words, expected_answer, new_items
 from qa_bot.index import Index
 from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
@@ -83,7 +83,7 @@ class Question:
     phrases: frozenset[tuple[str, str]]  # adjacent word pairs that are not both function words
     expected: Expected | None  # the kind of item asked for, when the question says
     counted: frozenset[str]  # for "how many X", stems of X
-    words: frozenset[str]  # its lower-cased words: an item among them is not new
+    words: frozenset[str]  # its lower-cased words and numbers: an item among them is not new
     asks_author: bool
     vague_items_half: bool = False  # a date or time asked for, not a day of the week
 
@@ -171,7 +171,7 @@ class Retriever:
         vague_half = expected is not None and expected.kind in ("date", "time") \
             and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(text)
         return Question(text, vector, weights, _phrases(text), expected, counted,
-                        frozenset(words(text)), asks_author, vague_half)
+                        asked_words(text), asks_author, vague_half)
 
     def _counted(self, counted: tuple[str, ...]) -> frozenset[str]:
         """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left

@@ -11,6 +11,7 @@ from qa_bot.answer_types import (
     PLACE,
     TIME,
     WHO,
+    asked_words,
     counted_words,
     expected_answer,
     new_items,
@@ -96,6 +97,13 @@ def test_an_item_the_question_already_names_is_not_new() -> None:
     sentence = "The trial cost $18.5 million, more than the $10 million first planned."
     found = new_items(MONEY, sentence, (), frozenset({"10", "million"}))
     assert "$18.5 million" in " ".join(found) and not any(i.startswith("$10") for i in found)
+
+
+def test_a_sum_written_short_in_the_question_names_the_same_sum_spelt_out() -> None:
+    sentence = "A £12.5 million plan was approved, beside a £2.5 million one."
+    entities = (_tag(sentence, "£12.5 million", "MONEY"), _tag(sentence, "£2.5 million", "MONEY"))
+    asked = asked_words("What did the £12.5m plan cost in all?")
+    assert new_items(MONEY, sentence, entities, asked) == ["£2.5 million"]
 
 
 def test_a_name_the_question_mostly_names_is_not_new() -> None:
