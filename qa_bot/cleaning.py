@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from qa_bot.sentences import split_sentences
 
-CLEANER_VERSION = 4
+CLEANER_VERSION = 5
 
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●*\-–→▸►›»]|\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -117,13 +117,24 @@ _ATTRIBUTION = re.compile(r"\b(?:said|says|told|tells|heard|according to|ruled|a
                           r"reported|claimed|wrote|announced|urged|added|warned|insisted|stated|"
                           r"explained|noted|confirmed)\b", re.IGNORECASE)
 # Contact details: an e-mail address, an @handle, a phone number.
-_CONTACT = re.compile(r"\S+@\S+\.\w+|(?:^|\s)@\w{2,}|\b\d{3}[-. ]\d{4}\b")
+_CONTACT = re.compile(r"\S+@\S+\.\w+|(?:^|\s)@\w{2,}|\b\d{3}[-. ]\d{4}\b|"
+                      r"\b0\d{3,4} ?\d{6}\b|\b0\d{2} \d{4} \d{4}\b")  # UK numbers: 01632 960418
 # The page speaking of itself: "this article", "this site".
 _SELF = re.compile(r"\b[Tt]his (?:\w+ )?(?:newsletter|site|website|page|article|story|email|app|podcast)\b")
 # An author's bio: "Jane Doe is our Paris correspondent", "John Mensah covers courts for the Ledger".
 _BIO = re.compile(r"^[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]+){1,3} (?:is|was|covers|writes|reports|has covered)\b"
                   r"[^.]{0,80}\b(?:correspondent|reporter|writer|editor|journalist|columnist|"
                   r"photographer|producer|covers|contributor|freelance)\b")
+# "Courts reporter, WXS News": the byline's role line.
+_ROLE_LINE = re.compile(r"^(?:[\w'’-]+ ){0,3}(?:reporter|correspondent|editor|writer|columnist|journalist|"
+                        r"producer|presenter|contributor)s?\s*,\s*[\w&'’. -]{2,40}$", re.IGNORECASE)
+# The label an advertisement carries, alone on its line; the short paragraph under it is its copy.
+_AD_LABEL = re.compile(r"^(?:advertisement|advertising|ad|sponsored(?: content)?|promoted|"
+                       r"paid (?:content|post|partnership)|partner content)\s*[:.]?$", re.IGNORECASE)
+# How an advert pitches: "Name - offer", "from £349", "0% off", "save 10%".
+_PITCH = re.compile(r"\s[-–—]\s|\bfrom [£$€]\s?\d|\b\d+% off\b|\bsave (?:up to )?\d+%", re.IGNORECASE)
+# The page's own copyright notice: "© 2023 Wexmoor Sound Ltd.", "Copyright 2021 …". What follows is footer.
+_FOOTER_NOTICE = re.compile(r"^(?:©|\(c\)|copyright)\s*(?:©\s*)?\d{4}\b", re.IGNORECASE)
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|‘[^’]*’")
 _PAGER = re.compile(r"^(?:PREV|NEXT|PREVIOUS)\b")  # capitals: "NEXT Storm season", not "Next week"
 _MARKUP = re.compile(r"^!?\[[^\]]*\]\([^)]*\)\s*$|^https?://\S+$|^www\.\S+$")
@@ -155,6 +166,7 @@ MIN_SHARED_TITLE_WORDS = 2  # a headline shares this many words with the first p
 MAX_CHROME_SENTENCE_WORDS = 40
 MAX_REPEATED_LINE_WORDS = 10
 MAX_SHORT_SENTENCE_WORDS = 6  # "Bet responsibly." "Updated 3 hours ago." chrome needs no address
+MAX_AD_COPY_WORDS = 30  # the copy under an "Advertisement" label; a longer paragraph is the article's
 
 
 @dataclass(frozen=True)
@@ -196,8 +208,13 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
     headlines, so a teaser naming another article inside this one goes too.
     """
     raw_lines = [_BULLET.sub("", line).strip() for line in raw.replace("\r\n", "\n").splitlines()]
-    lines = ["" if _is_furniture(line, furniture) else _drop_chrome_sentences(line)
-             for line in raw_lines]
+    lines = ["" if _is_furniture(line, furniture) or _is_ad_copy(raw_lines, i)
+             else _drop_chrome_sentences(line) for i, line in enumerate(raw_lines)]
+    first_text = next((i for i, line in enumerate(lines) if _is_body(line)), len(lines))
+    footer = next((i for i, line in enumerate(raw_lines)
+                   if i > first_text and _FOOTER_NOTICE.match(line)), None)
+    if footer is not None:  # below the page's copyright notice: company details, links, more chrome
+        lines = lines[:footer] + [""] * (len(lines) - footer)
     body = [i for i, line in enumerate(lines) if _is_body(line) and not _BIO.match(line)]
     first_body, last_body = (body[0], body[-1]) if body else (len(lines), -1)
     # Below the last paragraph, a line about the author is the page's, not the article's.
@@ -322,7 +339,8 @@ def _is_furniture(line: str, furniture: frozenset[str]) -> bool:
     prose = sentence or len(split_sentences(line)) > 1
     if not _LETTER.search(line) or _TRAILING_SEPARATOR.search(line) or _MARKUP.match(line):
         return True
-    if _NAVIGATION.match(line) or _PAGER.match(line) or _is_menu(line) or _CAPTION.search(line):
+    if _NAVIGATION.match(line) or _PAGER.match(line) or _is_menu(line) or _CAPTION.search(line) \
+            or _ROLE_LINE.match(line):
         return True
     if _is_teaser(line) or _is_date_line(line):
         return True
@@ -335,6 +353,16 @@ def _is_furniture(line: str, furniture: frozenset[str]) -> bool:
         return True
     # A short line that is no sentence: a section label, a menu entry, a country tag.
     return _words(line) < MIN_HEADING_WORDS and not sentence and not _BYLINE.match(line)
+
+
+def _is_ad_copy(lines: list[str], i: int) -> bool:
+    """The short paragraph under an "Advertisement" label that pitches like an advert ("Dunmere
+    Motors - 0% finance…", "breaks from £420 a week"); an article's paragraph there stays."""
+    line = lines[i]
+    above = next((previous for previous in reversed(lines[:i]) if previous), "")
+    return bool(_AD_LABEL.match(above)) and 0 < _words(line) <= MAX_AD_COPY_WORDS \
+        and bool(_TERMINAL.search(line)) and bool(_PITCH.search(line)) \
+        and not _ATTRIBUTION.search(line) and not _QUOTED.search(line)
 
 
 def _is_teaser(line: str) -> bool:

@@ -214,3 +214,26 @@ def test_label_teasers_go_but_labelled_sentences_stay() -> None:
     text = clean(page).text
     assert "Most read" not in text and "Popular:" not in text
     assert "Update: the minister resigned" in text
+
+
+def test_advert_copy_under_its_label_goes_but_an_article_paragraph_there_stays() -> None:
+    page = "\n\n".join([
+        *PAGE_HEAD, "Courts reporter, WXS News",
+        "A man who stole copper cable from the railway line has been jailed for two years, the court heard.",
+        "Advertisement",
+        "Skerra Island Cottages - self-catering breaks from £420 a week. Book direct and save 10%.",
+        "Advertisement",
+        "Prices start from £349 - less than half what rivals charge - and the first deliveries are due in "
+        "May, the company said.",
+        "Advertisement",
+        "Next year's plans had included the closure of seven branch libraries, but the proposal was dropped.",
+        "Storm damage? Wexmoor Roofing - free quotes, 24-hour callout. Call 01632 960772.",
+        "© 2023 Wexmoor Sound Ltd. All rights reserved.",
+        "Wexmoor Sound is part of Harbourline Media Group. Registered in England No. 04417285.",
+    ])
+    kept = clean(page).text.split("\n\n")
+    assert not [p for p in kept if "Skerra Island" in p or "Roofing" in p or "Harbourline" in p
+                or "Courts reporter" in p]
+    assert any(p.startswith("Prices start from £349") for p in kept)  # attributed: the article's
+    assert any(p.startswith("Next year's plans") for p in kept)  # no pitch: the article's
+    assert any(p.startswith("A man who stole copper cable") for p in kept)
