@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from qa_bot.answer_types import NAMES
+from qa_bot.answer_types import NAMES, SPEECH, speaker_asked
 from qa_bot.config import Settings
 from qa_bot.encoder import Encoder
 from qa_bot.entities import EntityTagger
@@ -36,13 +36,6 @@ _NAME_WORD = r"(?:[A-Z][\w'’.-]*|al-\w+|de|von|van|bin)"
 _ONLY_A_NAME = re.compile(rf"^{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}\s*[?!.]*$")
 # A name or number the question insists on ("Iranian soldiers", "in 2011").
 _NAMED = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w'’-]+|\d[\d,.]*)")
-_WHAT_SAID = re.compile(r"^\s*what (?:did|does|do|has|have|had) (?P<who>.+?) "
-                        r"(?:say|said|tell|told|announce|claim|report|write|think|comment)\b",
-                        re.IGNORECASE)
-_SPEECH = re.compile(r"\b(?:said|says|saying|say|told|tells|stated|states|announced|reported|reports|"
-                     r"wrote|writes|added|warned|claimed|claims|quoted|according to|urged|insisted|"
-                     r"argued|maintained|noted|stressed|confirmed|denied|promised|declared|replied|"
-                     r"commented|described|called)\b|[“\"]", re.IGNORECASE)
 # A quote of the wrong kind: no new item of the kind asked for (no town for "which town"),
 # "100 officials" for "how many soldiers", a sentence where X is not speaking for "what did X say".
 WRONG_KIND_PENALTY = 0.5
@@ -261,11 +254,11 @@ class Answerer:
 
     def _quotes_who_was_asked(self, question: str, sentence: str) -> bool:
         """For "what did X say", the quote must be X speaking (or reported as speaking)."""
-        asked = _WHAT_SAID.match(question)
+        asked = speaker_asked(question)
         if asked is None:
             return True
-        speaker = set(self.retriever.terms(asked["who"]))
-        return bool(speaker & set(self.retriever.terms(sentence))) and bool(_SPEECH.search(sentence))
+        speaker = set(self.retriever.terms(asked))
+        return bool(speaker & set(self.retriever.terms(sentence))) and bool(SPEECH.search(sentence))
 
     def _mentions(self, article: str, name: str) -> bool:
         known = self.retriever.article_words(article)

@@ -39,6 +39,22 @@ _REASON = re.compile(r"\b(?:because|due to|owing to|as a result|result of|thanks
 # A name the tagger missed: a capitalised word that does not start the sentence ("Baba Amr").
 _CAPITALISED = re.compile(r"(?<=\w[ ,(])[A-Z][\w'’-]+(?: (?:al-|de |van |von )?[A-Z][\w'’-]+)*")
 
+# "What did X say about…": X speaks in a sentence that names X beside a word of speech or a quote mark.
+_WHAT_SAID = re.compile(r"^\s*what (?:did|does|do|has|have|had) (?P<who>.+?) "
+                        r"(?:say|said|tell|told|announce|claim|report|write|think|comment)\b",
+                        re.IGNORECASE)
+SPEECH = re.compile(r"\b(?:said|says|saying|say|told|tells|stated|states|announced|reported|reports|"
+                    r"wrote|writes|added|warned|claimed|claims|quoted|according to|urged|insisted|"
+                    r"argued|maintained|noted|stressed|confirmed|denied|promised|declared|replied|"
+                    r"commented|described|called)\b|[“\"]", re.IGNORECASE)
+
+
+def speaker_asked(question: str) -> str | None:
+    """X of "what did X say / tell / report…", or None."""
+    asked = _WHAT_SAID.match(question)
+    return asked["who"] if asked else None
+
+
 _PLACE_WORDS = frozenset(
     "town city country nation region province state village capital district area county port island "
     "place location neighbourhood neighborhood suburb border crossing airport street river sea coast "

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_bot.answer_types import Expected, asked_words, expected_answer, new_items
+from qa_bot.answer_types import Expected, asked_words, expected_answer, new_items, speaker_asked
 from qa_bot.index import Index
 from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
@@ -58,6 +58,7 @@ RULES = frozenset({
     "speaker-before",  # for "who said…", '"…," she said' is quoted from the sentence naming her
     "beyond-headline",  # a sentence holding the question's words that its headline lacks is lifted
     "vague-dates",  # a date or time without a digit ("this summer") earns half the answer bonus
+    "speaker-speaks",  # for "what did X say", a sentence where X speaks earns the answer bonus
 })
 
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
@@ -68,6 +69,10 @@ _SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|adde
                              r"continued|insisted|reported|reports)\b|\b(?:said|says|added) (?:he|she)\b",
                              re.IGNORECASE)
 _ASKS_WEEKDAY = re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)
+_TOKEN = re.compile(r"\w+(?:[-'’]\w+)*")
+_SAYS = re.compile(r"\b(?:said|says|say|told|tells|added|stated|announced|wrote|writes|warned|argued|"
+                   r"insisted|explained|according to|claimed|replied)\b", re.IGNORECASE)
+SPEAKER_WITHIN = 3  # words between the speaker's name and the word of speech
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
                           r"\bwritten by\b", re.IGNORECASE)
@@ -86,6 +91,7 @@ class Question:
     words: frozenset[str]  # its lower-cased words and numbers: an item among them is not new
     asks_author: bool
     vague_items_half: bool = False  # a date or time asked for, not a day of the week
+    speaker: frozenset[str] = frozenset()  # for "what did X say…", stems of X
 
 
 @dataclass(frozen=True)
@@ -170,8 +176,10 @@ class Retriever:
         counted = self._counted(expected.counted) if expected else frozenset()
         vague_half = expected is not None and expected.kind in ("date", "time") \
             and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(text)
+        asked = speaker_asked(text) if "speaker-speaks" in self.rules else None
         return Question(text, vector, weights, _phrases(text), expected, counted,
-                        asked_words(text), asks_author, vague_half)
+                        asked_words(text), asks_author, vague_half,
+                        frozenset(self.terms(asked)) if asked else frozenset())
 
     def _counted(self, counted: tuple[str, ...]) -> frozenset[str]:
         """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left
@@ -279,7 +287,8 @@ class Retriever:
         """The most a sentence's answer-type (or byline) test can add to its bonus."""
         if question.asks_author:
             return AUTHOR_BONUS
-        return self._type_bonus(question) if question.expected is not None else 0.0
+        return (self._type_bonus(question) if question.expected is not None else 0.0) \
+            + (ANSWER_TYPE_BONUS if question.speaker else 0.0)
 
     def _untyped(self, row: int, question: Question, similarity: _Similarities,
                  overlap: _Overlap, headlines: dict[str, frozenset[str]],
@@ -307,8 +316,28 @@ class Retriever:
             if question.vague_items_half and not any(c.isdigit() for item in items for c in item):
                 type_bonus *= VAGUE_SHARE  # "on Saturday afternoon" answers "what time?" less than "4.25pm"
             bonus = (type_bonus if typed and "answer-type" in self.rules else 0.0) + phrase
+            if question.speaker and self._speaks(question, row):
+                bonus += ANSWER_TYPE_BONUS
             bonus += beyond if typed else beyond / 2  # full for the sentence that holds the item
         return ScoredSentence(row, similarity, coverage, bonus, typed)
+
+    def _speaks(self, question: Question, row: int) -> bool:
+        """For "what did X say…": whether X is the sentence's speaker, named a few words before a
+        word of speech or just after one ("…," Marsh said; said Dr Nowicka; according to X), not
+        told something ("sources told Asharq")."""
+        text = self.index.sentence_text(row)
+        tokens = list(_TOKEN.finditer(text))
+        named = [i for i, m in enumerate(tokens) if set(self.terms(m.group())) & question.speaker]
+        if not named:
+            return False
+        for m in _SAYS.finditer(text):
+            at = sum(t.start() < m.start() for t in tokens)  # the word of speech's position
+            before = any(0 < at - i <= SPEAKER_WITHIN for i in named)
+            after = m.group().lower() not in ("told", "tells") \
+                and any(0 <= i - at <= SPEAKER_WITHIN for i in named)
+            if before or after:
+                return True
+        return False
 
     def new_items(self, question: Question, row: int) -> list[str]:
         """Items of the kind the question asks for in a sentence, not named by the question."""

@@ -26,6 +26,13 @@ def test_extra_questions_hold_up(answerer: Answerer) -> None:
     assert m["abstention"] >= 0.75 and m["false_abstention"] <= 0.05
 
 
+def test_what_x_said_is_quoted_from_where_x_speaks(answerer: Answerer) -> None:
+    lavrov = answerer.ask("What did Lavrov say about Syria?")
+    assert lavrov.answered and "Lavrov said" in (lavrov.quote or "")
+    assad = answerer.ask("What did Assad say in March about Russian arms?")
+    assert assad.answered and "Assad announced in late March" in (assad.quote or "")
+
+
 def test_held_out_questions_on_the_seeds(answerer: Answerer) -> None:
     """25 questions written by someone who had not seen the code; a regression guard, not a bar."""
     m = evaluate(answerer, read_questions(DATA / "seeds_holdout_questions.jsonl")).metrics()
@@ -207,6 +214,8 @@ def test_third_seeds_question_set_holds_its_level(answerer: Answerer) -> None:
      "Saturday 27 July to Sunday 8 September"),
     # …but a day of the week is what "which day" asks for
     ("which day are harrowby garden waste bins going to be emptied on now", "Fridays"),
+    # "what did X say": the sentence where X speaks, not the one announcing X will speak
+    ("What did Governor Helena Marsh say about why the bank raised rates now?", "acting now so that"),
 ])
 def test_the_quote_holds_the_item_asked_for(newsroom_answerer: Answerer, question: str, quoted: str) -> None:
     answer = newsroom_answerer.ask(question)

@@ -15,6 +15,7 @@ from qa_bot.answer_types import (
     counted_words,
     expected_answer,
     new_items,
+    speaker_asked,
 )
 from qa_bot.entities import Entity, EntityTagger
 
@@ -141,3 +142,9 @@ def test_real_tagger_tags_the_items_of_a_news_sentence() -> None:
 def _tag(sentence: str, item: str, label: str) -> Entity:
     start = sentence.index(item)
     return Entity(start, start + len(item), label)
+
+
+def test_what_x_said_names_x() -> None:
+    assert speaker_asked("What did Governor Helena Marsh say about rates?") == "Governor Helena Marsh"
+    assert speaker_asked("what does the Northgate partner say has driven demand") == "the Northgate partner"
+    assert speaker_asked("Who said the plan was dead?") is None
