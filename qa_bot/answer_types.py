@@ -130,8 +130,8 @@ _RULES: tuple[tuple[re.Pattern[str], Expected], ...] = tuple(
         (r"\bwhat (?:percentage|percent|proportion|share)\b|\bby how much\b", PERCENT),
         (r"\bhow many\b", COUNT),
         (r"\bhow much (?:money|did (?:it|they|he|she) (?:cost|pay|spend|raise))\b|"
-         r"\bhow much (?:[\w'’-]+ ){0,8}(?:cost|pay|paid|spend|spent|raise|raised|worth|earn|charge|invest)",
-         MONEY),
+         r"\bhow much (?:[\w'’-]+ ){0,8}(?:cost|pay|paid|spend|spent|raise|raised|worth|earn|charge|invest)|"
+         r"\bwhat (?:did|does|do|will|would) (?:[\w'’-]+ ){1,8}cost\b", MONEY),
         (r"\bhow much\b", AMOUNT),
         (r"\bhow old\b|\bwhat age\b|\bhow far\b|\bhow (?:big|large|tall|deep|high|heavy|wide|fast)\b",
          MEASURE),
@@ -256,7 +256,7 @@ def new_items(expected: Expected, sentence: str, entities: tuple[Entity, ...],
     the words after a number ending at `end` name X.
     """
     spans = [(e.start, e.end) for e in entities if e.label in expected.labels
-             and not (expected is DATE and _SPAN.match(sentence[e.start: e.end]))
+             and not (expected in (DATE, TIME) and _SPAN.match(sentence[e.start: e.end]))
              and not (expected is DURATION and not _DURATION.search(sentence[e.start: e.end] + " "))
              and not _is_age(sentence, e.start, e.end)]
     if expected.pattern is not None:

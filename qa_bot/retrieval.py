@@ -74,8 +74,9 @@ _SAYS = re.compile(r"\b(?:said|says|say|told|tells|added|stated|announced|wrote|
                    r"insisted|explained|according to|claimed|replied)\b", re.IGNORECASE)
 SPEAKER_WITHIN = 3  # words between the speaker's name and the word of speech
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
-_ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|\bauthor\b|\bbyline\b|"
-                          r"\bwritten by\b", re.IGNORECASE)
+# "Who wrote it?", "the author of the report": the byline. A study's lead author is a person named in it.
+_ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|(?<!lead )(?<!senior )(?<!first )(?<!co-)"
+                          r"\bauthor\b|\bbyline\b|\bwritten by\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -231,3 +231,9 @@ def test_a_teaser_for_another_story_is_no_answer(newsroom_answerer: Answerer) ->
 def test_paraphrase_and_lower_case_find_the_count(answerer: Answerer) -> None:
     answer = answerer.ask("how many russian troops left damascus")
     assert answer.answered and answer.quote is not None and "400 soldiers" in answer.quote
+
+
+def test_a_byline_answers_who_wrote_the_article_not_who_led_a_study(answerer: Answerer) -> None:
+    vector = answerer.encoder.encode_questions(["who"])[0]
+    assert answerer.retriever.question("Who wrote the Ukrainska Pravda summary?", vector).asks_author
+    assert not answerer.retriever.question("Who was the lead author of the study?", vector).asks_author

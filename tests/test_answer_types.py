@@ -46,6 +46,7 @@ from qa_bot.entities import Entity, EntityTagger
     ("Name the ad network that received the data.", "organisation"),
     ("Which countries' embassies were evacuated?", "place"),
     ("What is the aim of the talks?", None),
+    ("What did the expedition cost?", "money"),
 ])
 def test_the_kind_of_item_asked_for(question: str, kind: str | None) -> None:
     expected = expected_answer(question)
@@ -84,6 +85,12 @@ def test_a_clock_time_counts_inside_a_date_a_vague_one_only_as_tagged() -> None:
     assert new_items(TIME, sentence, entities, frozenset()) == ["the night", "3.20am"]
     assert new_items(TIME, "It peaked on Sunday.", (_tag("It peaked on Sunday.", "Sunday", "DATE"),),
                      frozenset()) == []
+
+
+def test_a_span_of_hours_is_no_clock_time() -> None:
+    sentence = "Compensation rises by £45 for every 12 hours, and power came back at 2.15pm."
+    entities = (_tag(sentence, "12 hours", "TIME"), _tag(sentence, "2.15pm", "TIME"))
+    assert set(new_items(TIME, sentence, entities, frozenset())) == {"2.15pm"}
 
 
 def test_ages_and_spans_are_not_dates_or_durations() -> None:
