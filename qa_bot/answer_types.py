@@ -150,9 +150,14 @@ _RULES: tuple[tuple[re.Pattern[str], Expected], ...] = tuple(
 _KIND_OF = frozenset("kind type sort of".split())
 _AUXILIARIES = frozenset("did does do is was are were has have had will would can could should may might "
                          "must happened happens caused causes made makes".split())
-# "which town", "what was the margin", "name the network": the noun after says the kind.
-_WHICH = re.compile(r"\b(?:which|what(?:\s+(?:is|was|are|were)\s+(?:the|its|their|his|her))?|"
-                    r"^\s*name(?: the)?)\s+(?P<words>(?:[\w'’-]+\s+){0,2}[\w'’-]+)", re.IGNORECASE)
+# "which town", "name the network": the noun after says the kind.
+_WHICH = re.compile(r"\b(?:which|what|^\s*name(?: the)?)\s+(?P<words>(?:[\w'’-]+\s+){0,2}[\w'’-]+)",
+                    re.IGNORECASE)
+# "what was the margin of the vote", "what are the dates?": the noun before "of" (or the end) says it;
+# not "what are the bases used for", where the noun is what the question is about.
+_WHAT_IS_THE = re.compile(r"\bwhat\s+(?:is|was|are|were)\s+(?:the|its|their|his|her)\s+"
+                          r"(?P<words>(?:[\w'’-]+\s+){0,2}?(?!\w+(?:ed|ing)\b)[\w'’-]+)"
+                          r"(?=\s+(?:of|in|at|for|on|from|to|between|by|during)\b|\s*[?.!]*$)", re.IGNORECASE)
 
 
 def expected_answer(question: str) -> Expected | None:
@@ -193,7 +198,8 @@ def counted_words(question: str) -> tuple[str, ...]:
 
 def _which_head(question: str) -> Expected | None:
     """"Which town…", "what newspaper…", "which Russian official…": the noun says the kind."""
-    for m in _WHICH.finditer(question):
+    matches = sorted([*_WHAT_IS_THE.finditer(question), *_WHICH.finditer(question)], key=lambda m: m.start())
+    for m in matches:
         words = [w for w in m["words"].lower().split() if w not in _KIND_OF]
         if not words or words[0] in _AUXILIARIES:
             continue  # "what did the minister say": no noun names the kind

@@ -47,6 +47,8 @@ from qa_bot.entities import Entity, EntityTagger
     ("Which countries' embassies were evacuated?", "place"),
     ("What is the aim of the talks?", None),
     ("What did the expedition cost?", "money"),
+    ("What is the estimated bill for fixing the bridge?", "money"),
+    ("what are the military bases used for?", None),  # the bases are the subject, not the answer
 ])
 def test_the_kind_of_item_asked_for(question: str, kind: str | None) -> None:
     expected = expected_answer(question)
