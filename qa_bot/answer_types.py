@@ -141,8 +141,8 @@ _RULES: tuple[tuple[re.Pattern[str], Expected], ...] = tuple(
         (r"^\s*why\b|\bwhy (?:did|does|do|is|was|will|were|are|has|had)\b|\bfor what reason\b|"
          r"\bwhat (?:was|is) the reason\b|\bwhat (?:caused|prompted|led to|triggered)\b|"
          r"\bwhat (?:was|is) behind\b", REASON),
-        (r"\b(?:who|which \w+) (?:said|says|told|wrote|reported|announced|claimed|called|described|"
-         r"warned|urged)\b", ACTOR),
+        (r"\b(?:who |which (?:[\w'’-]+ ){1,3}?)(?:said|says|told|wrote|reported|announced|claimed|called|"
+         r"described|warned|urged)\b", ACTOR),
         (r"^\s*(?:who|whom|whose)\b|\b(?:by|to|from|with) whom\b", WHO),
         (r"\bwhat nationality\b", NATIONALITY),
     )

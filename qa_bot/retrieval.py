@@ -66,8 +66,9 @@ _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 # '"…," she said': a quote whose speaker is named in an earlier sentence.
 _SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
-                             r"continued|insisted|reported|reports)\b|\b(?:said|says|added) (?:he|she)\b",
-                             re.IGNORECASE)
+                                   r"continued|insisted|reported|reports)\b|"
+                                   r"\b(?:said|says|added) (?:he|she)\b|"
+                                   r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
 _ASKS_WEEKDAY = re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\w+(?:[-'’]\w+)*")
 _SAYS = re.compile(r"\b(?:said|says|say|told|tells|added|stated|announced|wrote|writes|warned|argued|"

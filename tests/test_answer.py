@@ -33,6 +33,12 @@ def test_what_x_said_is_quoted_from_where_x_speaks(answerer: Answerer) -> None:
     assert assad.answered and "Assad announced in late March" in (assad.quote or "")
 
 
+def test_according_to_the_outlet_quotes_from_the_sentence_naming_it(answerer: Answerer) -> None:
+    answer = answerer.ask("Which Turkish channel reported Moscow's request for help?")
+    assert answer.answered and "CNN Türk" in (answer.quote or "")
+    assert "According to the outlet’s correspondent" in (answer.quote or "")
+
+
 def test_held_out_questions_on_the_seeds(answerer: Answerer) -> None:
     """25 questions written by someone who had not seen the code; a regression guard, not a bar."""
     m = evaluate(answerer, read_questions(DATA / "seeds_holdout_questions.jsonl")).metrics()

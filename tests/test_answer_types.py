@@ -57,7 +57,8 @@ def test_the_kind_of_item_asked_for(question: str, kind: str | None) -> None:
 
 def test_a_question_about_who_spoke_says_so_whatever_kind_of_name_it_asks_for() -> None:
     for question, kind in (("Who said the plan was dead?", "speaker"),
-                           ("Which newspaper reported the withdrawal?", "organisation")):
+                           ("Which newspaper reported the withdrawal?", "organisation"),
+                           ("Which Turkish channel reported the request?", "organisation")):
         expected = expected_answer(question)
         assert expected is not None and expected.kind == kind and expected.speaker
     expected = expected_answer("Which newspaper is based in London?")
