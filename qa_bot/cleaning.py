@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from qa_bot.sentences import split_sentences
 
-CLEANER_VERSION = 5
+CLEANER_VERSION = 6
 
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●*\-–→▸►›»]|\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -133,6 +133,11 @@ _AD_LABEL = re.compile(r"^(?:advertisement|advertising|ad|sponsored(?: content)?
                        r"paid (?:content|post|partnership)|partner content)\s*[:.]?$", re.IGNORECASE)
 # How an advert pitches: "Name - offer", "from £349", "0% off", "save 10%".
 _PITCH = re.compile(r"\s[-–—]\s|\bfrom [£$€]\s?\d|\b\d+% off\b|\bsave (?:up to )?\d+%", re.IGNORECASE)
+# The heading of the readers' comments: "Comments (3)", "12 comments", "Join the discussion".
+_COMMENTS_HEADER = re.compile(r"^(?:(?:reader'?s'? |user )?comments?(?: \(\d+\))?|"
+                              r"\d+ (?:reader )?comments?|join the (?:discussion|conversation|debate)|"
+                              r"have your say|what (?:our )?readers (?:say|think)|"
+                              r"(?:show|view|read) (?:all )?\d* ?comments)\s*:?$", re.IGNORECASE)
 # The page's own copyright notice: "© 2023 Wexmoor Sound Ltd.", "Copyright 2021 …". What follows is footer.
 _FOOTER_NOTICE = re.compile(r"^(?:©|\(c\)|copyright)\s*(?:©\s*)?\d{4}\b", re.IGNORECASE)
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"|‘[^’]*’")
@@ -212,8 +217,9 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
              else _drop_chrome_sentences(line) for i, line in enumerate(raw_lines)]
     first_text = next((i for i, line in enumerate(lines) if _is_body(line)), len(lines))
     footer = next((i for i, line in enumerate(raw_lines)
-                   if i > first_text and _FOOTER_NOTICE.match(line)), None)
-    if footer is not None:  # below the page's copyright notice: company details, links, more chrome
+                   if i > first_text and (_FOOTER_NOTICE.match(line) or _COMMENTS_HEADER.match(line))),
+                  None)
+    if footer is not None:  # below the readers' comments or the page's copyright notice: not the article
         lines = lines[:footer] + [""] * (len(lines) - footer)
     body = [i for i, line in enumerate(lines) if _is_body(line) and not _BIO.match(line)]
     first_body, last_body = (body[0], body[-1]) if body else (len(lines), -1)

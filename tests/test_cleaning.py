@@ -237,3 +237,19 @@ def test_advert_copy_under_its_label_goes_but_an_article_paragraph_there_stays()
     assert any(p.startswith("Prices start from £349") for p in kept)  # attributed: the article's
     assert any(p.startswith("Next year's plans") for p in kept)  # no pitch: the article's
     assert any(p.startswith("A man who stole copper cable") for p in kept)
+
+
+def test_readers_comments_below_the_article_go_but_a_comment_count_above_it_does_not_cut() -> None:
+    page = "\n".join([
+        "Home | News | Politics | Sport", "Council approves new tram line to the airport",
+        "By Jane Smith — March 3, 2023", "Comments (3)",
+        "The city council approved a new tram line to the airport on Tuesday after a two-hour debate.",
+        "Work on the 6km line will start next spring and is expected to take three years, officials said.",
+        "Comments (3)", "Petra K., Vienna — 3 March 2023, 10:14",
+        "Finally! We have waited twenty years for this line and the buses are always full.",
+        "MarkusB — 3 March 2023, 11:02",
+        "Three years? It will take ten and cost twice as much, like every project in this city.",
+    ])
+    kept = clean(page).text
+    assert "The city council approved" in kept and "Work on the 6km line" in kept
+    assert "waited twenty years" not in kept and "It will take ten" not in kept
