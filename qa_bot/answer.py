@@ -155,14 +155,20 @@ class Answerer:
                 if self.index.sentences[r][1] < end and start < self.index.sentences[r][2]]
 
     def restatements(self, quote: str, question: str) -> list[Passage]:
-        """Passages that answer `question` as `quote` did: the question's best passages whose quote is
-        close in meaning to `quote`, in ranking order (the quote's own article included)."""
-        passages = [p for p in self.ask(question, RESTATEMENT_CANDIDATES).passages if p.quote]
+        """Passages that say what `quote` says: of the best passages for the question, then for the
+        quote itself, those whose quote is close in meaning to it, in that order (the quote's own
+        article included)."""
+        found: dict[tuple[str, int], Passage] = {}
+        for asked in (question, quote[:self.settings.max_question_chars]):
+            for p in self.ask(asked, RESTATEMENT_CANDIDATES).passages:
+                if p.quote:
+                    found.setdefault((p.source.id, p.start), p)
+        passages = list(found.values())
         if not passages:
             return []
         vectors = self.encoder.encode_questions([quote, *(p.quote or "" for p in passages)])
-        return [p for p, v in zip(passages, vectors[1:], strict=True)
-                if float(v @ vectors[0]) >= RESTATEMENT_SIMILARITY]
+        closeness = [float(v @ vectors[0]) for v in vectors[1:]]
+        return [p for p, c in zip(passages, closeness, strict=True) if c >= RESTATEMENT_SIMILARITY]
 
     def entities(self, passage: Passage) -> list[tuple[str, str]]:
         """(text, label) of the names, dates and numbers the tagger found in a passage's quote."""

@@ -128,6 +128,13 @@ def test_who_said_more_and_confirmation_lean_on_what_was_shown(answerer: Answere
     assert any("his family" in (p.quote or "") for p in shown)
 
 
+def test_confirmation_also_looks_for_what_the_quote_says_not_only_what_was_asked(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    chat.ask("What did the Institute for the Study of War say?")  # 000 says it without naming ISW
+    confirmed = chat.ask("do other outlets say so")
+    assert any("Losing Syrian military bases would hurt" in (p.quote or "") for p in confirmed.passages)
+
+
 def test_more_reads_on_when_the_next_sentence_keeps_to_the_subject(answerer: Answerer) -> None:
     chat = Conversation(answerer)
     chat.ask("What did the Russian embassy in Syria tell TASS?")
