@@ -183,8 +183,9 @@ def _clause(previous: str) -> str:
         return previous.rstrip(" ?!.").rsplit(" — ", 1)[1]
     parts = _parts(previous)
     if parts is None:
-        first, _, rest = previous.rstrip(" ?!.").partition(" ")
-        return f"{first.lower()} {rest}" if first.lower() in _AUXILIARY.split("|") else f"{first} {rest}"
+        asked = previous.rstrip(" ?!.")
+        first, _, rest = asked.partition(" ")
+        return f"{first.lower()} {rest}" if first.lower() in _AUXILIARY.split("|") else asked
     _, focus, aux, rest = parts
     return f"{focus} {rest}".strip() if not aux else rest
 

@@ -18,9 +18,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_bot.answer_types import Expected, asked_words, expected_answer, new_items, speaker_asked
+from qa_bot.answer_types import SPEAKING, Expected, asked_words, expected_answer, new_items, speaker_asked
 from qa_bot.index import Index
-from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
+from qa_bot.lexical import FUNCTION_WORDS, STEMMER, WORD, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
 from qa_bot.vectors import VectorStore, scores_of
 
@@ -39,6 +39,7 @@ HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores t
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for (the best scoring is taken)
 SPEAKER_REACH = (1, 2)  # how many sentences back the speaker of a pronoun's quote is looked for
+SPEAKER_WITHIN = 3  # words between the speaker's name and the word of speech
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
 SENTENCE_CACHE = 200_000  # sentences whose byline test is kept
 ARTICLE_CACHE = 4096  # articles whose words are kept
@@ -70,10 +71,6 @@ _SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|adde
                                    r"\b(?:said|says|added) (?:he|she)\b|"
                                    r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
 _ASKS_WEEKDAY = re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)
-_TOKEN = re.compile(r"\w+(?:[-'’]\w+)*")
-_SAYS = re.compile(r"\b(?:said|says|say|told|tells|added|stated|announced|wrote|writes|warned|argued|"
-                   r"insisted|explained|according to|claimed|replied)\b", re.IGNORECASE)
-SPEAKER_WITHIN = 3  # words between the speaker's name and the word of speech
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 # "Who wrote it?", "the author of the report": the byline. A study's lead author is a person named in it.
 _ASKS_AUTHOR = re.compile(r"\bwho (?:wrote|authored|filed|penned)\b|(?<!lead )(?<!senior )(?<!first )(?<!co-)"
@@ -328,11 +325,11 @@ class Retriever:
         word of speech or just after one ("…," Marsh said; said Dr Nowicka; according to X), not
         told something ("sources told Asharq")."""
         text = self.index.sentence_text(row)
-        tokens = list(_TOKEN.finditer(text))
+        tokens = list(WORD.finditer(text))
         named = [i for i, m in enumerate(tokens) if set(self.terms(m.group())) & question.speaker]
         if not named:
             return False
-        for m in _SAYS.finditer(text):
+        for m in SPEAKING.finditer(text):
             at = sum(t.start() < m.start() for t in tokens)  # the word of speech's position
             before = any(0 < at - i <= SPEAKER_WITHIN for i in named)
             after = m.group().lower() not in ("told", "tells") \
