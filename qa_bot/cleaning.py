@@ -213,8 +213,9 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
     headlines, so a teaser naming another article inside this one goes too.
     """
     raw_lines = [_BULLET.sub("", line).strip() for line in raw.replace("\r\n", "\n").splitlines()]
-    lines = ["" if _is_furniture(line, furniture) or _is_ad_copy(raw_lines, i)
-             else _drop_chrome_sentences(line) for i, line in enumerate(raw_lines)]
+    lines = ["" if _is_furniture(line, furniture) or _is_ad_copy(line, above)
+             else _drop_chrome_sentences(line)
+             for line, above in zip(raw_lines, _lines_above(raw_lines), strict=True)]
     first_text = next((i for i, line in enumerate(lines) if _is_body(line)), len(lines))
     footer = next((i for i, line in enumerate(raw_lines)
                    if i > first_text and (_FOOTER_NOTICE.match(line) or _COMMENTS_HEADER.match(line))),
@@ -361,11 +362,20 @@ def _is_furniture(line: str, furniture: frozenset[str]) -> bool:
     return _words(line) < MIN_HEADING_WORDS and not sentence and not _BYLINE.match(line)
 
 
-def _is_ad_copy(lines: list[str], i: int) -> bool:
-    """The short paragraph under an "Advertisement" label that pitches like an advert ("Dunmere
-    Motors - 0% finance…", "breaks from £420 a week"); an article's paragraph there stays."""
-    line = lines[i]
-    above = next((previous for previous in reversed(lines[:i]) if previous), "")
+def _lines_above(lines: list[str]) -> list[str]:
+    """For each line, the last line above it that is not blank ("" for the first)."""
+    above: list[str] = []
+    last = ""
+    for line in lines:
+        above.append(last)
+        last = line or last
+    return above
+
+
+def _is_ad_copy(line: str, above: str) -> bool:
+    """The short paragraph under an "Advertisement" label (`above`, the line before it that is not
+    blank) that pitches like an advert ("Dunmere Motors - 0% finance…", "breaks from £420 a week");
+    an article's paragraph there stays."""
     return bool(_AD_LABEL.match(above)) and 0 < _words(line) <= MAX_AD_COPY_WORDS \
         and bool(_TERMINAL.search(line)) and bool(_PITCH.search(line)) \
         and not _ATTRIBUTION.search(line) and not _QUOTED.search(line)

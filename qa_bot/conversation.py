@@ -34,6 +34,7 @@ _AUXILIARY = "did|does|do|was|were|is|are|has|have|had|will|would|can|could|shou
 _WH = (r"(?P<wh>(?:(?:with|to|from|by|for|of|in|at|on|since|until) )?"
        r"(?:how (?:many|much|long|old|far|often|big|large)|what|which|who|whom|whose|when|where|why|how))")
 # "why did Russia leave", "how many soldiers did Russia withdraw": question word, focus, auxiliary, rest.
+_AUXILIARIES = frozenset(_AUXILIARY.split("|"))
 _WITH_AUXILIARY = re.compile(rf"^{_WH}(?P<focus>(?: [\w'’-]+){{0,3}}?) (?P<aux>{_AUXILIARY})\b(?P<rest>.*)$",
                              re.IGNORECASE)
 # "how many soldiers left Damascus", "who leads Syria": the question word is the subject.
@@ -185,7 +186,7 @@ def _clause(previous: str) -> str:
     if parts is None:
         asked = previous.rstrip(" ?!.")
         first, _, rest = asked.partition(" ")
-        return f"{first.lower()} {rest}" if first.lower() in _AUXILIARY.split("|") else asked
+        return f"{first.lower()} {rest}" if first.lower() in _AUXILIARIES else asked
     _, focus, aux, rest = parts
     return f"{focus} {rest}".strip() if not aux else rest
 

@@ -11,6 +11,7 @@ holds the item asked for: headlines and leads restate a question, the fact comes
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -329,8 +330,9 @@ class Retriever:
         named = [i for i, m in enumerate(tokens) if set(self.terms(m.group())) & question.speaker]
         if not named:
             return False
+        starts = [t.start() for t in tokens]
         for m in SPEAKING.finditer(text):
-            at = sum(t.start() < m.start() for t in tokens)  # the word of speech's position
+            at = bisect_left(starts, m.start())  # the word of speech's position
             before = any(0 < at - i <= SPEAKER_WITHIN for i in named)
             after = m.group().lower() not in ("told", "tells") \
                 and any(0 <= i - at <= SPEAKER_WITHIN for i in named)
