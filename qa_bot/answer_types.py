@@ -48,10 +48,6 @@ SPEECH = re.compile(r"\b(?:said|says|saying|say|told|tells|stated|states|announc
                     r"argued|maintained|noted|stressed|confirmed|denied|promised|declared|replied|"
                     r"commented|described|called)\b|[“\"]", re.IGNORECASE)
 
-# The verb of a speaker's own words: "…," Marsh said; said Dr Nowicka; according to X.
-SPEAKING = re.compile(r"\b(?:said|says|say|told|tells|added|stated|announced|wrote|writes|warned|argued|"
-                      r"insisted|explained|according to|claimed|replied)\b", re.IGNORECASE)
-
 
 def speaker_asked(question: str) -> str | None:
     """X of "what did X say / tell / report…", or None."""

@@ -407,7 +407,8 @@ class Conversation:
         if last is not None and reading.kind == "speaker":
             return self._speaker(text, reading, last)
         answer = self.answerer.ask(reading.question, stress=reading.stress)
-        focus = answer.passages[0] if answer.answered and answer.passages else None
+        # A declined question shows no passage: the one seen last stays what "who said that?" means.
+        focus = answer.passages[0] if answer.answered and answer.passages else last.focus if last else None
         self._keep(Turn(text, reading.question, answer, _spans(answer.passages[:1]), self.clock(), focus))
         return Reply(text, reading, answer)
 

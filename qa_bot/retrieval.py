@@ -11,7 +11,6 @@ holds the item asked for: headlines and leads restate a question, the fact comes
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_bot.answer_types import SPEAKING, Expected, asked_words, expected_answer, new_items, speaker_asked
+from qa_bot.answer_types import Expected, asked_words, expected_answer, new_items
 from qa_bot.index import Index
-from qa_bot.lexical import FUNCTION_WORDS, STEMMER, WORD, LexicalIndex, terms, words
+from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
 from qa_bot.vectors import VectorStore, scores_of
 
@@ -36,16 +35,16 @@ PHRASE_BONUS = 0.2
 VAGUE_SHARE = 0.5  # of the answer bonus for a date or time without a digit ("this summer", "afternoon")
 BEYOND_HEADLINE_BONUS = 0.1  # for the question's words its headline lacks; half without the item
 QUOTE_NEIGHBOUR_RATIO = 0.7  # a neighbour scoring this share of the best sentence joins the quote
-HEADLINE_RATIO = 0.5  # the sentence under a headline is quoted when it scores this share of it
 ANSWER_NEIGHBOUR_RATIO = 0.4  # a neighbour holding the item asked for may score this much less
 ANSWER_NEIGHBOUR_REACH = (1, -1, 2)  # where that neighbour is looked for (the best scoring is taken)
 SPEAKER_REACH = (1, 2)  # how many sentences back the speaker of a pronoun's quote is looked for
-SPEAKER_WITHIN = 3  # words between the speaker's name and the word of speech
 COUNTED_WITHIN = 4  # words after a number that may name what it counts: "400 Russian soldiers"
 SENTENCE_CACHE = 200_000  # sentences whose byline test is kept
 ARTICLE_CACHE = 4096  # articles whose words are kept
 _PAIR = 1 << 31  # a pair of word numbers (each below 2^31) as one number: first * _PAIR + second
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
+OPENING_ROWS = 4  # an article's opening: its first rows, up to and including the lead sentence
+LEAD_WORDS = 8  # the lead: the first full sentence this long
 
 # Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
 RULES = frozenset({
@@ -55,12 +54,12 @@ RULES = frozenset({
     "join-neighbour",  # a neighbour scoring nearly as well joins the quote
     "quote-bonus",  # a passage whose quote holds the item asked for is lifted like one whose best does
     "same-article-overlap",  # passages overlapping one shown above are not shown again
-    "headline-context",  # a headline is context: the sentence under it is quoted when it holds up
     "close-words",  # "how many troops" is also answered by a count of soldiers (the corpus's close words)
     "speaker-before",  # for "who said…", '"…," she said' is quoted from the sentence naming her
     "beyond-headline",  # a sentence holding the question's words that its headline lacks is lifted
     "vague-dates",  # a date or time without a digit ("this summer") earns half the answer bonus
-    "speaker-speaks",  # for "what did X say", a sentence where X speaks earns the answer bonus
+    "article-context",  # a sentence is read in its article: the question terms of its title and lead
+    "within-article",  # the fused ranks choose the article, the best sentence the passage within it
 })
 
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
@@ -91,7 +90,6 @@ class Question:
     words: frozenset[str]  # its lower-cased words and numbers: an item among them is not new
     asks_author: bool
     vague_items_half: bool = False  # a date or time asked for, not a day of the week
-    speaker: frozenset[str] = frozenset()  # for "what did X say…", stems of X
 
 
 @dataclass(frozen=True)
@@ -101,13 +99,14 @@ class ScoredSentence:
     row: int  # sentence row in the index
     similarity: float
     coverage: float  # IDF-weighted share of the question's terms it contains
+    in_context: float  # the same, counting the terms its article's title and lead hold as its own
     bonus: float  # expected answer type and shared phrases
     typed: bool  # holds a new item of the kind asked for
 
     @property
     def match(self) -> float:
         """How well the sentence matches the question, without the bonuses (0..1)."""
-        return _match(self.similarity, self.coverage)
+        return _match(self.similarity, self.in_context)
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,7 @@ class Retriever:
         self._byline = lru_cache(maxsize=SENTENCE_CACHE)(self._is_byline)
         self.article_words = lru_cache(maxsize=ARTICLE_CACHE)(self._article_words)
         self._headline_terms = lru_cache(maxsize=ARTICLE_CACHE)(lambda text: frozenset(terms(text)))
+        self._opening_terms = lru_cache(maxsize=ARTICLE_CACHE)(self._opening)
         self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
 
@@ -160,6 +160,17 @@ class Retriever:
         return {a: self._headline_terms(self.index.articles[a].info.title or self.index.sentence_text(r))
                 for a, r in first.items()}
 
+    def _opening(self, article_id: str) -> frozenset[str]:
+        """The terms of an article's title and opening lines, up to its lead sentence: what every
+        sentence of it is about ("The pod was spotted at 6.15am" is about the stranded whales)."""
+        texts = [self.index.articles[article_id].info.title or ""]
+        for row in list(self.index.rows.article_sentences(article_id))[:OPENING_ROWS]:
+            text = self.index.sentence_text(row)
+            texts.append(text)
+            if _TERMINAL.search(text) and len(text.split()) >= LEAD_WORDS:
+                break
+        return frozenset(terms(" ".join(texts)))
+
     def _article_words(self, article_id: str) -> frozenset[str]:
         """The lower-cased words of an article."""
         return frozenset(words(self.index.articles[article_id].text))
@@ -176,10 +187,8 @@ class Retriever:
         counted = self._counted(expected.counted) if expected else frozenset()
         vague_half = expected is not None and expected.kind in ("date", "time") \
             and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(text)
-        asked = speaker_asked(text) if "speaker-speaks" in self.rules else None
         return Question(text, vector, weights, _phrases(text), expected, counted,
-                        asked_words(text), asks_author, vague_half,
-                        frozenset(self.terms(asked)) if asked else frozenset())
+                        asked_words(text), asks_author, vague_half)
 
     def _counted(self, counted: tuple[str, ...]) -> frozenset[str]:
         """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left
@@ -222,7 +231,7 @@ class Retriever:
 
         def score(row: int) -> ScoredSentence:
             if row not in scored:
-                scored[row] = self._score(row, question, untyped(row))
+                scored[row] = self._score(row, question, untyped(row), overlap.coverage(row))
             return scored[row]
 
         most = self._most_bonus(question)
@@ -245,12 +254,37 @@ class Retriever:
         quotes = {c: self._quote_rows(question, best[c], score) for c in contenders}
         final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
                  for c in contenders}
+        if "within-article" in self.rules:
+            final = self._within_articles(question, contenders, first, best, quotes)
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
                       quotes[c], also_in, rows)
             for c, also_in, rows in self._without_copies(ranked, best, quotes, k)
         ]
+
+    def _within_articles(self, question: Question, contenders: list[int], fused: dict[int, float],
+                         best: dict[int, ScoredSentence], quotes: dict[int, tuple[int, ...]],
+                         ) -> dict[int, float]:
+        """The fused rankings find the article; within it, the sentence that answers decides (the
+        lead restates the question, the fact is sentences further on). An article's fused scores,
+        best first, go to its passages in the order of their sentences' match and bonus, and each
+        passage adds its own. For a question that says what kind of item it wants, a quote without
+        one is an answer bonus weaker."""
+        strength = {c: best[c].match + self._passage_bonus(question, best[c], quotes[c]) for c in contenders}
+        if question.expected is not None and question.expected.certain:
+            for c in contenders:
+                if not any(self.new_items(question, r) for r in quotes[c]):
+                    strength[c] -= ANSWER_TYPE_BONUS
+        by_article: dict[str, list[int]] = defaultdict(list)
+        for c in contenders:
+            by_article[self.index.chunks[c].article_id].append(c)
+        final = {}
+        for passages in by_article.values():
+            ranks = sorted((fused[c] - best[c].bonus for c in passages), reverse=True)
+            for rank, c in zip(ranks, sorted(passages, key=lambda c: -strength[c]), strict=True):
+                final[c] = rank + strength[c]
+        return final
 
     def _passage_bonus(self, question: Question, best: ScoredSentence, quote: tuple[int, ...]) -> float:
         """The best sentence's bonus; the answer bonus too when its quote's neighbour holds the item."""
@@ -287,8 +321,7 @@ class Retriever:
         """The most a sentence's answer-type (or byline) test can add to its bonus."""
         if question.asks_author:
             return AUTHOR_BONUS
-        return (self._type_bonus(question) if question.expected is not None else 0.0) \
-            + (ANSWER_TYPE_BONUS if question.speaker else 0.0)
+        return self._type_bonus(question) if question.expected is not None else 0.0
 
     def _untyped(self, row: int, question: Question, similarity: _Similarities,
                  overlap: _Overlap, headlines: dict[str, frozenset[str]],
@@ -298,15 +331,18 @@ class Retriever:
         phrase = beyond = 0.0
         if question.phrases and "phrase" in self.rules and not question.asks_author:
             phrase = PHRASE_BONUS * overlap.phrases(row) / len(question.phrases)
-        headline = headlines.get(self.index.sentences[row][0])
+        article = self.index.sentences[row][0]
+        headline = headlines.get(article)
         if headline is not None:
             # The headline names the story; the words it lacks are the fact asked about ("spotted").
             beyond = BEYOND_HEADLINE_BONUS * overlap.coverage(row, outside=headline)
-        return float(similarity[row]), overlap.coverage(row), phrase, beyond
+        in_context = overlap.coverage(row, context=self._opening_terms(article)) \
+            if "article-context" in self.rules else overlap.coverage(row)
+        return float(similarity[row]), in_context, phrase, beyond
 
     def _score(self, row: int, question: Question, untyped: tuple[float, float, float, float],
-               ) -> ScoredSentence:
-        similarity, coverage, phrase, beyond = untyped
+               own_coverage: float) -> ScoredSentence:
+        similarity, coverage, phrase, beyond = untyped  # coverage: in its article's context
         items = self.new_items(question, row)
         typed = bool(items) and not self._byline(row)
         if question.asks_author:
@@ -316,29 +352,8 @@ class Retriever:
             if question.vague_items_half and not any(c.isdigit() for item in items for c in item):
                 type_bonus *= VAGUE_SHARE  # "on Saturday afternoon" answers "what time?" less than "4.25pm"
             bonus = (type_bonus if typed and "answer-type" in self.rules else 0.0) + phrase
-            if question.speaker and self._speaks(question, row):
-                bonus += ANSWER_TYPE_BONUS
             bonus += beyond if typed else beyond / 2  # full for the sentence that holds the item
-        return ScoredSentence(row, similarity, coverage, bonus, typed)
-
-    def _speaks(self, question: Question, row: int) -> bool:
-        """For "what did X say…": whether X is the sentence's speaker, named a few words before a
-        word of speech or just after one ("…," Marsh said; said Dr Nowicka; according to X), not
-        told something ("sources told Asharq")."""
-        text = self.index.sentence_text(row)
-        tokens = list(WORD.finditer(text))
-        named = [i for i, m in enumerate(tokens) if set(self.terms(m.group())) & question.speaker]
-        if not named:
-            return False
-        starts = [t.start() for t in tokens]
-        for m in SPEAKING.finditer(text):
-            at = bisect_left(starts, m.start())  # the word of speech's position
-            before = any(0 < at - i <= SPEAKER_WITHIN for i in named)
-            after = m.group().lower() not in ("told", "tells") \
-                and any(0 <= i - at <= SPEAKER_WITHIN for i in named)
-            if before or after:
-                return True
-        return False
+        return ScoredSentence(row, similarity, own_coverage, coverage, bonus, typed)
 
     def new_items(self, question: Question, row: int) -> list[str]:
         """Items of the kind the question asks for in a sentence, not named by the question."""
@@ -365,15 +380,6 @@ class Retriever:
         if question.asks_author:
             return (best.row,)
         strength = best.match + best.bonus
-        if self._is_heading(best.row) and "headline-context" in self.rules:
-            # A headline restates; the sentence under it says it: quote that one if it holds up.
-            below = [score(r) for r in (best.row + 1, best.row + 2)
-                     if self._same_article(r, best.row) and not self._is_heading(r)]
-            fitting = [s for s in below if s.match + s.bonus >= HEADLINE_RATIO * strength
-                       and (s.typed or not best.typed)]
-            if fitting:
-                best = fitting[0]
-                strength = best.match + best.bonus
         if question.expected is not None and question.expected.speaker and "speaker-before" in self.rules \
                 and _SPEAKER_NAMED_BEFORE.search(self.index.sentence_text(best.row)):
             # '"…," she said': the quote begins at the sentence that names her.
@@ -530,11 +536,17 @@ class _Overlap:
             self._known[row] = (covered, len(pairs[o]))
             self._present[row] = frozenset(present[o])
 
-    def coverage(self, row: int, outside: frozenset[str] | None = None) -> float:
+    def coverage(self, row: int, outside: frozenset[str] | None = None,
+                 context: frozenset[str] | None = None) -> float:
         """The IDF-weighted share of the question's terms the sentence holds (0..1); with
-        `outside`, of the question's terms not among those."""
+        `outside`, of the question's terms not among those; with `context`, counting the terms
+        of the context as held."""
         if row not in self._known:
             self.prefetch((row,))
+        if context is not None:
+            held = self._present[row]
+            return sum(w for i, w in enumerate(self._weights) if i in held or self._order[i] in context) \
+                / self._total if self._total else 0.0
         if outside is None:
             return self._known[row][0]
         if outside not in self._outside:

@@ -95,3 +95,11 @@ def newsroom_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder
     settings = Settings(corpus_dir=DATA / "newsroom_tune",
                         index_dir=tmp_path_factory.mktemp("newsroom-index"))
     return Answerer.open(settings, encoder=encoder, tagger=tagger)
+
+
+@pytest.fixture(scope="session")
+def newsroom3_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
+                       tagger: EntityTagger) -> Answerer:
+    """An Answerer over tests/data/newsroom3: 14 articles of two more outlets (a tuning set)."""
+    settings = Settings(corpus_dir=DATA / "newsroom3", index_dir=tmp_path_factory.mktemp("newsroom3-index"))
+    return Answerer.open(settings, encoder=encoder, tagger=tagger)

@@ -177,9 +177,9 @@ def test_newsroom_tuning_half_holds_its_level(newsroom_answerer: Answerer) -> No
     A regression guard at the measured level, not the issue's bar, which it does not reach yet."""
     report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune_questions.jsonl"))
     m = report.metrics()
-    assert m["hit@1"] >= 0.70 and m["hit@3"] >= 0.90, report.misses
-    assert m["quote_contains_answer"] >= 0.63 and m["false_abstention"] <= 0.10, report.misses
-    assert m["abstention"] >= 0.67 and report.duplicate_top3 == 0, report.misses
+    assert m["hit@1"] >= 0.83 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.74 and m["false_abstention"] <= 0.10, report.misses
+    assert m["abstention"] >= 0.72 and report.duplicate_top3 == 0, report.misses
     assert {"after-headline", "furniture-only", "how-many", "why"} <= set(report.by_shape())
 
 
@@ -188,9 +188,20 @@ def test_newsroom_second_tuning_set_holds_its_level(newsroom_answerer: Answerer)
     not seen the code, so rules tuned on the first set meet fresh questions. A regression guard."""
     report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune2_questions.jsonl"))
     m = report.metrics()
-    assert m["hit@1"] >= 0.75 and m["hit@3"] >= 0.95, report.misses
-    assert m["quote_contains_answer"] >= 0.60 and m["false_abstention"] <= 0.10, report.misses
+    assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.74 and m["false_abstention"] <= 0.10, report.misses
     assert m["abstention"] >= 0.55 and report.duplicate_top3 == 0, report.misses
+
+
+def test_newsroom3_holds_its_level(newsroom3_answerer: Answerer) -> None:
+    """58 + 32 questions over 14 articles of two more outlets (a radio site's text pages, a tech
+    weekly's HTML with readers' comments), written by someone who had not seen the code. A tuning
+    set since the release that added it; a regression guard at the measured level."""
+    report = evaluate(newsroom3_answerer, read_questions(DATA / "newsroom3_questions.jsonl"))
+    m = report.metrics()
+    assert m["hit@1"] >= 0.79 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.70 and m["false_abstention"] <= 0.10, report.misses
+    assert m["abstention"] >= 0.47 and report.duplicate_top3 == 0, report.misses
 
 
 def test_third_seeds_question_set_holds_its_level(answerer: Answerer) -> None:
@@ -220,8 +231,6 @@ def test_third_seeds_question_set_holds_its_level(answerer: Answerer) -> None:
      "Saturday 27 July to Sunday 8 September"),
     # …but a day of the week is what "which day" asks for
     ("which day are harrowby garden waste bins going to be emptied on now", "Fridays"),
-    # "what did X say": the sentence where X speaks, not the one announcing X will speak
-    ("What did Governor Helena Marsh say about why the bank raised rates now?", "acting now so that"),
 ])
 def test_the_quote_holds_the_item_asked_for(newsroom_answerer: Answerer, question: str, quoted: str) -> None:
     answer = newsroom_answerer.ask(question)
