@@ -51,6 +51,8 @@ _SAYS = re.compile(r"\b(?:said|says|told|tells|stated|announced|reported|reports
                    re.IGNORECASE)
 RESTATEMENT_CANDIDATES = 10  # passages looked at for "is that confirmed elsewhere?"
 RESTATEMENT_SIMILARITY = 0.5  # cosine to the quote above which another passage's quote restates it
+FOLLOW_UP_REACH = 3  # sentences from the quote seen last where a follow-up's answer is looked for first
+FOLLOW_UP_MARGIN = 0.1  # and how much less than the best passage it may score
 
 
 def visible(text: str) -> str:
@@ -97,17 +99,25 @@ class Answerer:
         """The articles of the corpus, in file-name order."""
         return tuple(a.info for a in sorted(self.index.articles.values(), key=lambda a: a.info.id))
 
-    def ask(self, question: str, top_k: int | None = None, stress: str | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, stress: str | None = None,
+            near: Passage | None = None) -> Answer:
         """Answer a question with a verbatim quote, or say the corpus does not answer it. With
-        `stress`, passages whose quote holds its words come first."""
+        `stress`, passages whose quote holds its words come first; with `near` (the passage a
+        follow-up leans on), a passage a few sentences from its quote that scores nearly as well
+        as the best comes first: "why is that unusual?" is answered next to "that"."""
         question = self._checked(question)
         vector = self.encoder.encode_questions([question])[0]
         with self.index.reading():
-            return self._answer(question, vector, top_k, stress)
+            return self._answer(question, vector, top_k, stress, near)
 
-    def _answer(self, question: str, vector: np.ndarray, top_k: int | None, stress: str | None) -> Answer:
+    def _answer(self, question: str, vector: np.ndarray, top_k: int | None, stress: str | None,
+                near: Passage | None) -> Answer:
         analysed = self.retriever.question(question, vector)
         candidates = self.retriever.search(analysed, top_k or self.settings.top_k)
+        if near is not None and candidates:
+            shown = self._quote_rows(near)
+            top = candidates[0].score
+            candidates.sort(key=lambda c: not (c.score >= top - FOLLOW_UP_MARGIN and self._next_to(c, shown)))
         named = False
         if stress and candidates:
             # A follow-up about another thing ("and from Latakia?"): a quote must name that thing,
@@ -122,6 +132,13 @@ class Answerer:
         answered = confidence >= self.settings.min_confidence
         return Answer(question, answered, passages[0].quote if answered else None,
                       round(confidence, 3), passages, len(self.index.articles))
+
+    def _next_to(self, candidate: Candidate, rows: list[int]) -> bool:
+        """Whether a candidate's quote is a few sentences from these rows of one article, not on them."""
+        if not rows or self.index.sentences[rows[0]][0] != self.index.chunks[candidate.chunk].article_id:
+            return False
+        quote = candidate.quote_rows
+        return not set(quote) & set(rows) and min(abs(q - r) for q in quote for r in rows) <= FOLLOW_UP_REACH
 
     def _quote_terms(self, candidate: Candidate) -> set[str]:
         return {t for r in candidate.quote_rows for t in self.retriever.terms(self.index.sentence_text(r))}
@@ -189,15 +206,20 @@ class Answerer:
                 return self._sentence_passage(row, passage.score)
         return None
 
+    def is_heading(self, passage: Passage) -> bool:
+        """Whether a passage's quote is only a headline or crosshead (nothing to read on from)."""
+        return all(self.retriever.is_heading(r) for r in self._quote_rows(passage))
+
     def surroundings(self, passage: Passage, sentences: int) -> list[Passage]:
         """The sentences just before and after a passage's quote in its article, a passage each,
-        the nearest first."""
+        the nearest first; not headlines or crossheads, which say nothing more."""
         rows = self.index.rows.article_sentences(passage.source.id)
         quoted = self._quote_rows(passage)
         if not quoted:
             return []
         around = [r for step in range(1, sentences + 1) for r in (quoted[-1] + step, quoted[0] - step)]
-        return [self._sentence_passage(r, passage.score) for r in around if r in rows]
+        return [self._sentence_passage(r, passage.score) for r in around
+                if r in rows and not self.retriever.is_heading(r)]
 
     def _names_speaker(self, row: int) -> bool:
         text = self.index.sentence_text(row)

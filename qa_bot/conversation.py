@@ -406,7 +406,8 @@ class Conversation:
             return self._confirm(text, reading, last)
         if last is not None and reading.kind == "speaker":
             return self._speaker(text, reading, last)
-        answer = self.answerer.ask(reading.question, stress=reading.stress)
+        near = last.focus if last is not None and reading.kind == "rewrite" else None
+        answer = self.answerer.ask(reading.question, stress=reading.stress, near=near)
         # A declined question shows no passage: the one seen last stays what "who said that?" means.
         focus = answer.passages[0] if answer.answered and answer.passages else last.focus if last else None
         self._keep(Turn(text, reading.question, answer, _spans(answer.passages[:1]), self.clock(), focus))
@@ -443,7 +444,7 @@ class Conversation:
             around = self.answerer.surroundings(last.focus, MORE_AROUND)
             after = around[0] if around and around[0].start >= last.focus.end else None
             pool = [*around, *pool]
-        rest = [p for p in pool if not _overlaps(p, last.seen)]
+        rest = [p for p in pool if not _overlaps(p, last.seen) and not self.answerer.is_heading(p)]
         if rest and last.focus is not None and last.focus.quote:
             closeness = self.answerer.closeness(last.focus, rest)
             reads_on = [p is after and c >= MORE_ON_SUBJECT for p, c in zip(rest, closeness, strict=True)]

@@ -397,7 +397,7 @@ class Retriever:
             if holding:
                 row = max(holding, key=lambda s: s.match + s.bonus).row  # the first of equals
                 if abs(row - best.row) == 1 and self._same_paragraph(row, best.row) \
-                        and not self._is_heading(best.row):
+                        and not self.is_heading(best.row):
                     return tuple(sorted((best.row, row)))
                 return (row,)
         neighbours = [row for row in (best.row - 1, best.row + 1)
@@ -414,7 +414,7 @@ class Retriever:
         # An article's sentence rows are consecutive: no need to read the row's own article.
         return row in self.index.rows.article_sentences(self.index.sentences[other][0])
 
-    def _is_heading(self, row: int) -> bool:
+    def is_heading(self, row: int) -> bool:
         """A headline or crosshead: a line with no sentence punctuation at its end."""
         return not _TERMINAL.search(self.index.sentence_text(row))
 

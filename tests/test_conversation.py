@@ -128,6 +128,23 @@ def test_who_said_more_and_confirmation_lean_on_what_was_shown(answerer: Answere
     assert any("his family" in (p.quote or "") for p in shown)
 
 
+def test_a_follow_up_is_answered_next_to_the_quote_it_leans_on(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    first = chat.ask("why is russia turning away from assad")
+    assert first.answer.quote and "turn away from the regime" in first.answer.quote
+    follow_up = chat.ask("what caused the sanctions?")
+    assert follow_up.rewritten and "war in Ukraine" in (follow_up.answer.quote or "")
+    assert "war in Ukraine" not in (answerer.ask(follow_up.rewritten).quote or "")  # on its own: elsewhere
+
+
+def test_a_declined_question_leaves_who_said_that_to_the_quote_seen_last(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    chat.ask("Did Russian envoys meet with HTS?")
+    assert not chat.ask("How many HTS envoys flew to Moscow in 1990?").answer.answered
+    speaker = chat.ask("who said that?")
+    assert "Lababidi said" in (speaker.answer.quote or "")
+
+
 def test_confirmation_also_looks_for_what_the_quote_says_not_only_what_was_asked(answerer: Answerer) -> None:
     chat = Conversation(answerer)
     chat.ask("What did the Institute for the Study of War say?")  # 000 says it without naming ISW
@@ -147,6 +164,14 @@ def test_more_reads_on_when_the_next_sentence_keeps_to_the_subject(answerer: Ans
     chat.ask("What did the Russian embassy in Syria tell TASS?")
     other = chat.ask("another source?")  # the question's other passages, not more of this one
     assert other.passages and "We are fine" not in (other.answer.quote or "")
+
+
+def test_more_never_offers_a_headline(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    chat.ask("what did assad say about arms contracts with russia")
+    more = chat.ask("anything else?")
+    assert more.passages and not answerer.is_heading(more.passages[0])
+    assert "Reacting to the Downfall" not in (more.answer.quote or "")
 
 
 def test_more_runs_out_and_says_so(answerer: Answerer) -> None:
@@ -179,7 +204,7 @@ def test_follow_ups_of_the_tuning_set_hold_their_bar(answerer: Answerer) -> None
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")  # never rewritten
     assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.80
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.84
 
 
 def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer) -> None:
@@ -188,4 +213,4 @@ def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.90
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.70
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.71
