@@ -59,6 +59,7 @@ _SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|re
 # "when?", "to where?", "what for?": a question word alone asks it of the previous question.
 _BARE_WH = {"what for": "why", "how come": "why", "to where": "where", "where to": "where",
             "from where": "where", "since when": "since when", "until when": "until when"}
+_POSSESSIVE = re.compile(r"['’]s?$")
 _REFLEXIVE = re.compile(r"\b(?:himself|herself|itself|themselves)\b", re.IGNORECASE)
 _PERSONAL = frozenset("he him his she her hers himself herself".split())
 _PLURAL = frozenset("they them their theirs themselves".split())
@@ -360,6 +361,11 @@ def _referent(pronoun: str, previous: Previous, names: Labels) -> str | None:
             return answered[0]
     if pronoun in _PLURAL and asked is not None and asked[1]:
         return f"the {asked[1]}"
+    if pronoun in _PLURAL:
+        # "What are HTS's roots?" … "how do governments classify them?": a group the question named.
+        named = [_POSSESSIVE.sub("", n) for n in named]
+        groups = [n for n in named if names(n.split()[-1].lower()) == {"ORG"}]
+        return groups[0] if groups else None
     return None
 
 

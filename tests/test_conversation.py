@@ -80,6 +80,19 @@ def test_they_points_back_when_nothing_plural_comes_before_it() -> None:
     assert read_follow_up("was moscow involved in them?", previous).kind == "rewrite"
 
 
+def test_they_points_to_an_organisation_the_previous_question_named() -> None:
+    labels = {"hts": {"ORG"}, "syrian": {"NORP", "ORG", "GPE"}}
+
+    def names(word: str) -> frozenset[str]:
+        return frozenset(labels.get(word, ()))
+    roots = Previous("What are HTS's roots?")
+    assert read_follow_up("how do western governments classify them", roots, names).question == \
+        "how do western governments classify HTS?"
+    # "Syrian" is also a nationality: not taken for a group
+    bases = Previous("Is Russia close to a deal to keep its Syrian bases?")
+    assert "Syrian?" not in read_follow_up("will russia keep them?", bases, names).question
+
+
 def test_the_rewrite_shown_reads_as_a_question() -> None:
     # a yes/no question asked "why": its auxiliary is not left capitalised mid-sentence
     assert read_follow_up("why", Previous("Did Russian envoys meet with HTS?")).question == \
@@ -213,4 +226,4 @@ def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.90
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.71
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.73
