@@ -43,6 +43,7 @@ SENTENCE_CACHE = 200_000  # sentences whose byline test is kept
 ARTICLE_CACHE = 4096  # articles whose words are kept
 _PAIR = 1 << 31  # a pair of word numbers (each below 2^31) as one number: first * _PAIR + second
 AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else matches
+ACRONYM_SOURCES = 20  # passages holding an acronym that are read for where the corpus spells it out
 OPENING_ROWS = 4  # an article's opening: its first rows, up to and including the lead sentence
 LEAD_WORDS = 8  # the lead: the first full sentence this long
 
@@ -60,6 +61,7 @@ RULES = frozenset({
     "vague-dates",  # a date or time without a digit ("this summer") earns half the answer bonus
     "article-context",  # a sentence is read in its article: the question terms of its title and lead
     "within-article",  # the fused ranks choose the article, the best sentence the passage within it
+    "acronyms",  # "HTS" is also held by "Hayat Tahrir al-Sham", as the corpus spells it out
 })
 
 _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
@@ -70,6 +72,7 @@ _SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|adde
                                    r"continued|insisted|reported|reports)\b|"
                                    r"\b(?:said|says|added) (?:he|she)\b|"
                                    r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
+_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
 _ASKS_WEEKDAY = re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
 # "Who wrote it?", "the author of the report": the byline. A study's lead author is a person named in it.
@@ -90,6 +93,12 @@ class Question:
     words: frozenset[str]  # its lower-cased words and numbers: an item among them is not new
     asks_author: bool
     vague_items_half: bool = False  # a date or time asked for, not a day of the week
+    spelled_out: tuple[tuple[str, frozenset[str]], ...] = ()  # an acronym's term, and its words' terms
+
+    @property
+    def lexical_text(self) -> str:
+        """What BM25 searches: the question, and the words its acronyms stand for."""
+        return " ".join([self.text, *(" ".join(words) for _, words in self.spelled_out)])
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,7 @@ class Retriever:
         self.article_words = lru_cache(maxsize=ARTICLE_CACHE)(self._article_words)
         self._headline_terms = lru_cache(maxsize=ARTICLE_CACHE)(lambda text: frozenset(terms(text)))
         self._opening_terms = lru_cache(maxsize=ARTICLE_CACHE)(self._opening)
+        self._acronym_words = lru_cache(maxsize=ARTICLE_CACHE)(self._spelled_out)
         self._close_words = CloseWords(*word_vectors, index.rows.known_words(), STEMMER.stemWord) \
             if word_vectors is not None else None
 
@@ -187,8 +197,30 @@ class Retriever:
         counted = self._counted(expected.counted) if expected else frozenset()
         vague_half = expected is not None and expected.kind in ("date", "time") \
             and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(text)
+        spelled_out = []
+        if "acronyms" in self.rules:
+            for acronym in dict.fromkeys(_ACRONYM.findall(text)):
+                stands_for = self._acronym_words(acronym)
+                if stands_for and set(terms(acronym)) <= set(weights):
+                    spelled_out.append((terms(acronym)[0], frozenset(terms(stands_for))))
         return Question(text, vector, weights, _phrases(text), expected, counted,
-                        asked_words(text), asks_author, vague_half)
+                        asked_words(text), asks_author, vague_half, tuple(spelled_out))
+
+    def _spelled_out(self, acronym: str) -> str | None:
+        """The words an acronym stands for, where an article says so: "Hayat Tahrir al-Sham (HTS)",
+        "the Institute for the Study of War (ISW)"."""
+        defined = re.compile(rf"((?:[\w'’-]+\s+){{1,8}})\({acronym}\)")
+        for row in self.index.lexicon.top(acronym, ACRONYM_SOURCES):
+            chunk = self.index.chunks[row]
+            for m in defined.finditer(self.index.articles[chunk.article_id].text[chunk.start:chunk.end]):
+                words = m.group(1).split()
+                for first in range(len(words) - 1, -1, -1):
+                    initials = "".join(_initial(w) for w in words[first:])
+                    if initials == acronym:
+                        return " ".join(words[first:])
+                    if len(initials) >= len(acronym):
+                        break
+        return None
 
     def _counted(self, counted: tuple[str, ...]) -> frozenset[str]:
         """Stems of what "how many X" counts, and of the corpus's words close to X. Names are left
@@ -209,7 +241,7 @@ class Retriever:
         scores, rows = index.passage_vectors.search(question.vector, CANDIDATES)
         dense = rows.tolist()
         passage_sim = dict(zip(dense, scores.tolist(), strict=True))
-        lexical = index.lexicon.top(question.text, CANDIDATES)
+        lexical = index.lexicon.top(question.lexical_text, CANDIDATES)
         sentence_sim = _Similarities(index.sentence_vectors, question.vector, 2 * CANDIDATES)
         index.rows.prefetch(sentences=sentence_sim.nearest)
         pool = set(dense) | set(lexical) | {index.rows.passage_of_sentence(r) for r in sentence_sim.nearest}
@@ -507,6 +539,13 @@ class _Overlap:
         self._weights = list(question.term_weights.values())
         self._total = sum(self._weights)
         self._term_at = {numbers[t]: i for i, t in enumerate(order) if t in numbers}
+        # An acronym's term is held by a sentence that holds every term of the words it stands for.
+        spelled = lexicon.term_numbers([t for _, words in question.spelled_out for t in words])
+        self._spelled_out = [(order.index(acronym), frozenset(spelled[t] for t in words))
+                             for acronym, words in question.spelled_out
+                             if acronym in order and all(t in spelled for t in words)]
+        self._sought = np.fromiter(set(self._term_at) | {n for _, ns in self._spelled_out for n in ns},
+                                   dtype=np.int64)
         known = lexicon.word_numbers([w for pair in question.phrases for w in pair])
         pairs = {(known[a], known[b]) for a, b in question.phrases if a in known and b in known}
         self._pair_codes = np.array(sorted(a * _PAIR + b for a, b in pairs), dtype=np.int64)
@@ -522,9 +561,14 @@ class _Overlap:
         words, terms, lengths = self._lexicon.sentence_terms(wanted)
         owner = np.repeat(np.arange(len(wanted)), lengths)
         present: dict[int, set[int]] = defaultdict(set)  # owner -> positions of the question's terms
-        hits = np.flatnonzero(np.isin(terms, np.fromiter(self._term_at, dtype=np.int64)))
+        hits = np.flatnonzero(np.isin(terms, self._sought))
+        held: dict[int, set[int]] = defaultdict(set)  # owner -> term numbers of the spelled-out words
         for o, t in zip(owner[hits].tolist(), terms[hits].tolist(), strict=True):
-            present[o].add(self._term_at[t])
+            if t in self._term_at:
+                present[o].add(self._term_at[t])
+            held[o].add(t)
+        for o in list(held):
+            present[o] |= {at for at, numbers in self._spelled_out if numbers <= held[o]}
         pairs: dict[int, set[int]] = defaultdict(set)  # owner -> the question's pairs it holds
         if len(self._pair_codes) and len(words) > 1:
             codes = words[:-1].astype(np.int64) * _PAIR + words[1:]
@@ -571,6 +615,12 @@ def _unshown_run(rows: tuple[int, ...], quote: tuple[int, ...], shown: set[int])
     while last + 1 in rows and last + 1 not in shown:
         last += 1
     return tuple(range(first, last + 1))
+
+
+def _initial(word: str) -> str:
+    """A word's letter in an acronym: its capital ("Hayat" H, "al-Sham" S); none for "for", "the"."""
+    word = word.split("-")[-1]
+    return word[0] if word[:1].isupper() else ""
 
 
 def _match(similarity: float, coverage: float) -> float:

@@ -39,6 +39,17 @@ def test_according_to_the_outlet_quotes_from_the_sentence_naming_it(answerer: An
     assert "According to the outlet’s correspondent" in (answer.quote or "")
 
 
+def test_an_acronym_is_also_held_by_the_words_the_corpus_spells_it_out_in(answerer: Answerer) -> None:
+    # article 001 writes "Hayat Tahrir al-Sham (HTS)"; 002 only ever writes the name
+    vector = answerer.encoder.encode_questions(["x"])[0]
+    question = answerer.retriever.question("What did the ISW and the UN say about HTS?", vector)
+    assert question.spelled_out == (("hts", frozenset({"hayat", "tahrir", "al-sham"})),)  # ISW, UN: never
+    answer = answerer.ask("why did Russian envoys meet with HTS?")
+    assert answer.answered and "negotiate the safe passage" in (answer.quote or "")
+    without = answerer.with_rules(answerer.rules - {"acronyms"}).ask("why did Russian envoys meet with HTS?")
+    assert not without.answered
+
+
 def test_held_out_questions_on_the_seeds(answerer: Answerer) -> None:
     """25 questions written by someone who had not seen the code; a regression guard, not a bar."""
     m = evaluate(answerer, read_questions(DATA / "seeds_holdout_questions.jsonl")).metrics()
@@ -208,8 +219,8 @@ def test_third_seeds_question_set_holds_its_level(answerer: Answerer) -> None:
     """48 + 22 questions over the seeds by a writer who had not seen the code (a tuning set)."""
     report = evaluate(answerer, read_questions(DATA / "seeds_tune3_questions.jsonl"))
     m = report.metrics()
-    assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
-    assert m["quote_contains_answer"] >= 0.80 and m["false_abstention"] <= 0.07, report.misses
+    assert m["hit@1"] >= 0.92 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.85 and m["false_abstention"] <= 0.05, report.misses
     assert m["abstention"] >= 0.55, report.misses
 
 
