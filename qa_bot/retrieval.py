@@ -287,7 +287,7 @@ class Retriever:
         final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
                  for c in contenders}
         if "within-article" in self.rules:
-            final = self._within_articles(question, contenders, first, best, quotes)
+            final = self._within_articles(question, contenders, first, best, quotes, score)
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
@@ -297,7 +297,7 @@ class Retriever:
 
     def _within_articles(self, question: Question, contenders: list[int], fused: dict[int, float],
                          best: dict[int, ScoredSentence], quotes: dict[int, tuple[int, ...]],
-                         ) -> dict[int, float]:
+                         score: Callable[[int], ScoredSentence]) -> dict[int, float]:
         """The fused rankings find the article; within it, the sentence that answers decides (the
         lead restates the question, the fact is sentences further on). An article's fused scores,
         best first, go to its passages in the order of their sentences' match and bonus, and each
@@ -306,7 +306,7 @@ class Retriever:
         strength = {c: best[c].match + self._passage_bonus(question, best[c], quotes[c]) for c in contenders}
         if question.expected is not None and question.expected.certain:
             for c in contenders:
-                if not any(self.new_items(question, r) for r in quotes[c]):
+                if not any(score(r).typed for r in quotes[c]):
                     strength[c] -= ANSWER_TYPE_BONUS
         by_article: dict[str, list[int]] = defaultdict(list)
         for c in contenders:
