@@ -117,7 +117,8 @@ class Answerer:
         if near is not None and candidates:
             shown = self._quote_rows(near)
             top = candidates[0].score
-            candidates.sort(key=lambda c: not (c.score >= top - FOLLOW_UP_MARGIN and self._next_to(c, shown)))
+            candidates.sort(key=lambda c: self._distance(c, shown) if c.score >= top - FOLLOW_UP_MARGIN
+                            else FOLLOW_UP_REACH + 1)
         named = False
         if stress and candidates:
             # A follow-up about another thing ("and from Latakia?"): a quote must name that thing,
@@ -133,12 +134,15 @@ class Answerer:
         return Answer(question, answered, passages[0].quote if answered else None,
                       round(confidence, 3), passages, len(self.index.articles))
 
-    def _next_to(self, candidate: Candidate, rows: list[int]) -> bool:
-        """Whether a candidate's quote is a few sentences from these rows of one article, not on them."""
+    def _distance(self, candidate: Candidate, rows: list[int]) -> int:
+        """How many sentences a candidate's quote is from these rows of one article, when it is a few
+        (FOLLOW_UP_REACH) and not on them; FOLLOW_UP_REACH + 1 otherwise."""
+        far = FOLLOW_UP_REACH + 1
         if not rows or self.index.sentences[rows[0]][0] != self.index.chunks[candidate.chunk].article_id:
-            return False
+            return far
         quote = candidate.quote_rows
-        return not set(quote) & set(rows) and min(abs(q - r) for q in quote for r in rows) <= FOLLOW_UP_REACH
+        distance = min(abs(q - r) for q in quote for r in rows)
+        return far if set(quote) & set(rows) or distance > FOLLOW_UP_REACH else distance
 
     def _quote_terms(self, candidate: Candidate) -> set[str]:
         return {t for r in candidate.quote_rows for t in self.retriever.terms(self.index.sentence_text(r))}

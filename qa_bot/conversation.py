@@ -414,8 +414,10 @@ class Conversation:
             return self._speaker(text, reading, last)
         near = last.focus if last is not None and reading.kind == "rewrite" else None
         answer = self.answerer.ask(reading.question, stress=reading.stress, near=near)
-        # A declined question shows no passage: the one seen last stays what "who said that?" means.
-        focus = answer.passages[0] if answer.answered and answer.passages else last.focus if last else None
+        # A declined question shows its closest passage, but "who said that?" still means the quote
+        # seen before it, if there was one.
+        shown = answer.passages[0] if answer.passages else None
+        focus = shown if answer.answered or last is None or last.focus is None else last.focus
         self._keep(Turn(text, reading.question, answer, _spans(answer.passages[:1]), self.clock(), focus))
         return Reply(text, reading, answer)
 

@@ -148,6 +148,10 @@ def test_a_follow_up_is_answered_next_to_the_quote_it_leans_on(answerer: Answere
     follow_up = chat.ask("what caused the sanctions?")
     assert follow_up.rewritten and "war in Ukraine" in (follow_up.answer.quote or "")
     assert "war in Ukraine" not in (answerer.ask(follow_up.rewritten).quote or "")  # on its own: elsewhere
+    chat = Conversation(answerer)
+    chat.ask("Did Moscow ask Turkey for help getting its troops out?")
+    how = chat.ask("how would it work?")  # the nearest of the sentences around the quote comes first
+    assert "areas under Turkish control" in (how.answer.quote or "")
 
 
 def test_a_declined_question_leaves_who_said_that_to_the_quote_seen_last(answerer: Answerer) -> None:
@@ -156,6 +160,14 @@ def test_a_declined_question_leaves_who_said_that_to_the_quote_seen_last(answere
     assert not chat.ask("How many HTS envoys flew to Moscow in 1990?").answer.answered
     speaker = chat.ask("who said that?")
     assert "Lababidi said" in (speaker.answer.quote or "")
+
+
+def test_a_declined_first_question_leaves_its_closest_passage_to_lean_on(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    first = chat.ask("what did asharq al-awsat report about the russian embassy in damascus")
+    assert not first.answer.answered and first.answer.passages  # "the closest passage I have"
+    confirmed = chat.ask("do other outlets say so?")
+    assert any("reduction in diplomatic activity" in (p.quote or "") for p in confirmed.passages)
 
 
 def test_confirmation_also_looks_for_what_the_quote_says_not_only_what_was_asked(answerer: Answerer) -> None:
@@ -226,4 +238,4 @@ def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.90
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.75
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.78
