@@ -104,7 +104,8 @@ class Answerer:
         """Answer a question with a verbatim quote, or say the corpus does not answer it. With
         `stress`, passages whose quote holds its words come first; with `near` (the passage a
         follow-up leans on), a passage a few sentences from its quote that scores nearly as well
-        as the best comes first: "why is that unusual?" is answered next to "that"."""
+        as the best comes first, the nearest first: "what caused the sanctions?" is answered next
+        to the quote that named them."""
         question = self._checked(question)
         vector = self.encoder.encode_questions([question])[0]
         with self.index.reading():
