@@ -205,12 +205,8 @@ def _which_head(question: str) -> Expected | None:
             continue  # "what did the minister say": no noun names the kind
         for word in words:
             word = _singular(word)
-            if word in _PLACE_WORDS or word + "s" in _PLACE_WORDS:
-                return PLACE
-            if word in _PERSON_WORDS or word + "s" in _PERSON_WORDS:
-                return PERSON
-            if word in _ORG_WORDS or word + "s" in _ORG_WORDS:
-                return ORGANISATION
+            if (named := _name_kind(word)) is not None:
+                return named
             if word in _DATE_WORDS:
                 return DATE
             if word in _MONEY_WORDS:
@@ -224,9 +220,14 @@ def _which_head(question: str) -> Expected | None:
 
 def noun_kind(word: str) -> str | None:
     """"place", "person" or "organisation" for a noun that names such a thing ("ministry"), else None."""
-    word = _singular(word.lower())
-    for kind, nouns in (("place", _PLACE_WORDS), ("person", _PERSON_WORDS), ("organisation", _ORG_WORDS)):
-        if word in nouns or word + "s" in nouns:
+    named = _name_kind(_singular(word.lower()))
+    return named.kind if named is not None else None
+
+
+def _name_kind(singular: str) -> Expected | None:
+    """PLACE, PERSON or ORGANISATION for a (singular) noun of that kind's list ("town", "minister")."""
+    for nouns, kind in ((_PLACE_WORDS, PLACE), (_PERSON_WORDS, PERSON), (_ORG_WORDS, ORGANISATION)):
+        if singular in nouns or singular + "s" in nouns:
             return kind
     return None
 

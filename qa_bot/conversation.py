@@ -245,21 +245,19 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         for start, end in reversed(slots):
             if base[:start].rstrip().rsplit(" ", 1)[-1].lower() == preposition:
                 return f"{base[:start]}{new}{base[end:]}?"
+    same: list[tuple[int, int]] = []
     if all(_looks_like_name(w, names) for w in new.split()):
         # The slot of the same kind: a date for a date, a person or group for one, a place for a place.
         kind = _kind(new, names)
         same = [(a, b) for a, b in slots if _kind(base[a:b], names) == kind] or \
             [(a, b) for a, b in slots if (_kind(base[a:b], names) == "date") == (kind == "date")]
-        if same:
-            start, end = same[-1]
-            return f"{base[:start]}{new}{base[end:]}?"
     elif (noun := noun_kind(new.split()[-1])) is not None:
         # "and the foreign ministry?" after "what did Putin say…": a person or body for one.
         kind = "place" if noun == "place" else "actor"
         same = [(a, b) for a, b in slots if _kind(base[a:b], names) == kind]
-        if same:
-            start, end = same[-1]
-            return f"{base[:start]}{new}{base[end:]}?"
+    if same:
+        start, end = same[-1]
+        return f"{base[:start]}{new}{base[end:]}?"
     parts = _parts(base)
     if parts is not None and not parts[2] and len(words) >= 3:
         # "which newspaper reported that Russia was leaving" + "and the withdrawal of 400 soldiers?"

@@ -174,7 +174,7 @@ class Retriever:
         """The terms of an article's title and opening lines, up to its lead sentence: what every
         sentence of it is about ("The pod was spotted at 6.15am" is about the stranded whales)."""
         texts = [self.index.articles[article_id].info.title or ""]
-        for row in list(self.index.rows.article_sentences(article_id))[:OPENING_ROWS]:
+        for row in self.index.rows.article_sentences(article_id)[:OPENING_ROWS]:
             text = self.index.sentence_text(row)
             texts.append(text)
             if _TERMINAL.search(text) and len(text.split()) >= LEAD_WORDS:
@@ -284,10 +284,11 @@ class Retriever:
         overlap.prefetch(nearby)
         sentence_sim.prefetch(nearby)
         quotes = {c: self._quote_rows(question, best[c], score) for c in contenders}
-        final = {c: first[c] - best[c].bonus + self._passage_bonus(question, best[c], quotes[c])
-                 for c in contenders}
+        bonus = {c: self._passage_bonus(question, best[c], quotes[c]) for c in contenders}
         if "within-article" in self.rules:
-            final = self._within_articles(question, contenders, first, best, quotes, score)
+            final = self._within_articles(question, contenders, first, best, quotes, bonus, score)
+        else:
+            final = {c: first[c] - best[c].bonus + bonus[c] for c in contenders}
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
@@ -297,13 +298,13 @@ class Retriever:
 
     def _within_articles(self, question: Question, contenders: list[int], fused: dict[int, float],
                          best: dict[int, ScoredSentence], quotes: dict[int, tuple[int, ...]],
-                         score: Callable[[int], ScoredSentence]) -> dict[int, float]:
+                         bonus: dict[int, float], score: Callable[[int], ScoredSentence]) -> dict[int, float]:
         """The fused rankings find the article; within it, the sentence that answers decides (the
         lead restates the question, the fact is sentences further on). An article's fused scores,
         best first, go to its passages in the order of their sentences' match and bonus, and each
         passage adds its own. For a question that says what kind of item it wants, a quote without
         one is an answer bonus weaker."""
-        strength = {c: best[c].match + self._passage_bonus(question, best[c], quotes[c]) for c in contenders}
+        strength = {c: best[c].match + bonus[c] for c in contenders}
         if question.expected is not None and question.expected.certain:
             for c in contenders:
                 if not any(score(r).typed for r in quotes[c]):

@@ -80,26 +80,29 @@ def corpus_copy(tmp_path: Path) -> Path:
     return folder
 
 
+def _answerer_over(corpus: str, tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
+                   tagger: EntityTagger) -> Answerer:
+    """An Answerer over a corpus of tests/data, indexed into a fresh folder with the shared model."""
+    settings = Settings(corpus_dir=DATA / corpus, index_dir=tmp_path_factory.mktemp(f"{corpus}-index"))
+    return Answerer.open(settings, encoder=encoder, tagger=tagger)
+
+
 @pytest.fixture(scope="session")
 def corpus2_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
                      tagger: EntityTagger) -> Answerer:
     """An Answerer over tests/data/corpus2 (a tuning set since the rules were written on it)."""
-    settings = Settings(corpus_dir=DATA / "corpus2", index_dir=tmp_path_factory.mktemp("corpus2-index"))
-    return Answerer.open(settings, encoder=encoder, tagger=tagger)
+    return _answerer_over("corpus2", tmp_path_factory, encoder, tagger)
 
 
 @pytest.fixture(scope="session")
 def newsroom_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
                       tagger: EntityTagger) -> Answerer:
     """An Answerer over tests/data/newsroom_tune: 35 articles of three other outlets (tuning half)."""
-    settings = Settings(corpus_dir=DATA / "newsroom_tune",
-                        index_dir=tmp_path_factory.mktemp("newsroom-index"))
-    return Answerer.open(settings, encoder=encoder, tagger=tagger)
+    return _answerer_over("newsroom_tune", tmp_path_factory, encoder, tagger)
 
 
 @pytest.fixture(scope="session")
 def newsroom3_answerer(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder,
                        tagger: EntityTagger) -> Answerer:
     """An Answerer over tests/data/newsroom3: 14 articles of two more outlets (a tuning set)."""
-    settings = Settings(corpus_dir=DATA / "newsroom3", index_dir=tmp_path_factory.mktemp("newsroom3-index"))
-    return Answerer.open(settings, encoder=encoder, tagger=tagger)
+    return _answerer_over("newsroom3", tmp_path_factory, encoder, tagger)
