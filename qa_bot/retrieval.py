@@ -46,6 +46,7 @@ AUTHOR_BONUS = 1.0  # "who wrote it?" is answered by a byline, whatever else mat
 ACRONYM_SOURCES = 20  # passages holding an acronym that are read for where the corpus spells it out
 OPENING_ROWS = 4  # an article's opening: its first rows, up to and including the lead sentence
 LEAD_WORDS = 8  # the lead: the first full sentence this long
+HEADING_PENALTY = 0.05  # a headline or crosshead is context, rarely the quote
 
 # Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
 RULES = frozenset({
@@ -61,6 +62,7 @@ RULES = frozenset({
     "vague-dates",  # a date or time without a digit ("this summer") earns half the answer bonus
     "article-context",  # a sentence is read in its article: the question terms of its title and lead
     "within-article",  # the fused ranks choose the article, the best sentence the passage within it
+    "heading-quote",  # a headline is context, rarely the quote
     "acronyms",  # "HTS" is also held by "Hayat Tahrir al-Sham", as the corpus spells it out
 })
 
@@ -303,12 +305,14 @@ class Retriever:
         lead restates the question, the fact is sentences further on). An article's fused scores,
         best first, go to its passages in the order of their sentences' match and bonus, and each
         passage adds its own. For a question that says what kind of item it wants, a quote without
-        one is an answer bonus weaker."""
+        one is an answer bonus weaker; a headline or crosshead quoted alone is a little weaker too."""
         strength = {c: best[c].match + bonus[c] for c in contenders}
-        if question.expected is not None and question.expected.certain:
-            for c in contenders:
-                if not any(score(r).typed for r in quotes[c]):
-                    strength[c] -= ANSWER_TYPE_BONUS
+        certain = question.expected is not None and question.expected.certain
+        for c in contenders:
+            if certain and not any(score(r).typed for r in quotes[c]):
+                strength[c] -= ANSWER_TYPE_BONUS
+            if "heading-quote" in self.rules and all(self.is_heading(r) for r in quotes[c]):
+                strength[c] -= HEADING_PENALTY
         by_article: dict[str, list[int]] = defaultdict(list)
         for c in contenders:
             by_article[self.index.chunks[c].article_id].append(c)

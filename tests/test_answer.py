@@ -248,6 +248,19 @@ def test_the_quote_holds_the_item_asked_for(newsroom_answerer: Answerer, questio
     assert answer.answered and answer.quote is not None and quoted in answer.quote
 
 
+def test_a_headline_is_context_rarely_the_quote(newsroom_answerer: Answerer) -> None:
+    # the standfirst "Crestwell Foods to move production to Leicestershire…" names the firm and a
+    # place; the sentence naming its chief executive comes first all the same
+    question = "Who is Crestwell Foods' chief executive?"
+    first = newsroom_answerer.ask(question).passages[0]
+    assert "Richard Pawson" in (first.quote or "")
+    without = newsroom_answerer.with_rules(newsroom_answerer.rules - {"heading-quote"}).ask(question)
+    assert (without.passages[0].quote or "").startswith("Crestwell Foods to move production to")
+    # a question the headline's words answer still finds its article first
+    answer = newsroom_answerer.ask("Where is Crestwell Foods moving its biscuit production to?")
+    assert answer.passages[0].source.id.startswith("nc_05")
+
+
 def test_a_teaser_for_another_story_is_no_answer(newsroom_answerer: Answerer) -> None:
     answer = newsroom_answerer.ask("Did a drone fly through the Sinabung ash cloud?")
     assert not answer.answered
