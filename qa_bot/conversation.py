@@ -192,6 +192,15 @@ def _clause(previous: str) -> str:
     return f"{focus} {rest}".strip() if not aux else rest
 
 
+def _context(previous: str) -> str:
+    """What a follow-up that points back is asked about: the previous question as it was searched
+    (its own context when it was itself such a follow-up)."""
+    if " — " in previous:
+        return previous.rstrip(" ?!.").rsplit(" — ", 1)[1]
+    first, _, rest = previous.rstrip(" ?!.").partition(" ")
+    return f"{first.lower()} {rest}" if first.lower() in _WH_WORDS | _AUXILIARIES else f"{first} {rest}"
+
+
 def _own_names(words: list[str], names: Labels) -> bool:
     """Whether a question names something itself (a capitalised word after the first, a number,
     a name of the corpus, a date)."""
@@ -381,7 +390,7 @@ def _with_context(bare: str, unled: str, previous: Previous, names: Labels) -> s
     ending = bool(lowered) and lowered[-1] in _DEMONSTRATIVE | _THING
     anaphoric = pointing or demonstrative or ending or _BACK_REFERENCE.search(unled)
     if anaphoric and len(words) <= MAX_ANAPHORIC_WORDS or not own and len(words) <= MAX_FOLLOW_UP_WORDS:
-        return f"{unled} — {_clause(previous.question)}?"
+        return f"{unled} — {_context(previous.question)}?"
     return None
 
 
