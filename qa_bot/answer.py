@@ -35,7 +35,7 @@ _SMALL_WORDS = FUNCTION_WORDS | frozenset(STOPWORDS_EN_PLUS)
 _NAME_WORD = r"(?:[A-Z][\w'’.-]*|al-\w+|de|von|van|bin)"
 _ONLY_A_NAME = re.compile(rf"^{_NAME_WORD}(?: {_NAME_WORD}){{0,3}}\s*[?!.]*$")
 # A name or number the question insists on ("Iranian soldiers", "in 2011").
-_NAMED = re.compile(r"(?<!^)(?<![.?!] )\b(?:[A-Z][\w'’-]+|\d[\d,.]*)")
+_NAMED = re.compile(r"(?<!^)(?<![.?!] )(?<![\w'’-])(?:(?:[a-z]+-)?[A-Z][\w'’-]+|\d[\d,.]*)")
 # A quote of the wrong kind: no new item of the kind asked for (no town for "which town"),
 # "100 officials" for "how many soldiers", a sentence where X is not speaking for "what did X say".
 WRONG_KIND_PENALTY = 0.5
@@ -294,8 +294,13 @@ class Answerer:
         return bool(speaker & set(self.retriever.terms(sentence))) and bool(SPEECH.search(sentence))
 
     def _mentions(self, article: str, name: str) -> bool:
+        """Whether the article names it: the word, a close form of it, or for "pro-assad" or
+        "al-awsat" the word, or the name after its prefix."""
         known = self.retriever.article_words(article)
         if name in known:
+            return True
+        prefix, hyphen, rest = name.partition("-")
+        if hyphen and prefix.isalpha() and rest and self._mentions(article, rest):
             return True
         stem = name[:SHARED_PREFIX]
         return len(name) > SHARED_PREFIX and any(
