@@ -19,6 +19,7 @@ from qa_bot.entities import EntityTagger
 from qa_bot.errors import QuestionError
 from qa_bot.index import Index, IndexUpdate, Progress, Report, open_index
 from qa_bot.retrieval import (
+    COUNTED_WITHIN,
     FUNCTION_WORDS,
     SENTENCE_COVERAGE_WEIGHT,
     SENTENCE_SIMILARITY_WEIGHT,
@@ -39,9 +40,14 @@ _NAMED = re.compile(r"(?<!^)(?<![.?!] )(?<![\w'’-])(?:(?:[a-z]+-)?[A-Z][\w'’
 # A quote of the wrong kind: no new item of the kind asked for (no town for "which town"),
 # "100 officials" for "how many soldiers", a sentence where X is not speaking for "what did X say".
 WRONG_KIND_PENALTY = 0.5
+# "how many staff" quoted with "280 employees": a count of something the model reads as alike
+# costs only this share of the penalty ("130 miles" or "9,800 trucks" the whole of it).
+OTHER_COUNT_SHARE = 0.3
+OTHER_COUNT_SIMILARITY = 0.45  # staff/employees 0.72, homes/households 0.70; workers/miles 0.15
 MISSING_NAME_PENALTY = 0.5  # confidence lost when none of the question's names is in the article
 RULES = RETRIEVAL_RULES | {
     "wrong-kind",  # a quote of the wrong kind loses confidence
+    "other-count",  # a count of something alike ("280 employees" for "how many staff") costs less
     "missing-name",  # so does one from an article that lacks a name the question asks about
 }
 SHARED_PREFIX = 4  # "Syrian" matches "Syria", "Turkish" matches "Turkey"
@@ -280,10 +286,30 @@ class Answerer:
             self.retriever.new_items(analysed, r) for r in top.quote_rows)
         speaks = self._quotes_who_was_asked(analysed.text, quote)
         if "wrong-kind" in self.rules and not (holds_kind and speaks):
-            penalty = max(penalty, WRONG_KIND_PENALTY)
+            wrong = WRONG_KIND_PENALTY
+            if speaks and analysed.expected is not None and analysed.expected.counted \
+                    and "other-count" in self.rules and self._counts_alike(analysed, top.quote_rows):
+                wrong *= OTHER_COUNT_SHARE
+            penalty = max(penalty, wrong)
         if not conditions:
             penalty = 0.0
         return max(0.0, min(1.0, match)) * (1 - penalty)
+
+    def _counts_alike(self, analysed: Question, rows: tuple[int, ...]) -> bool:
+        """For "how many staff", whether the quote counts something the model reads as alike:
+        "280 employees" (not "130 miles")."""
+        assert analysed.expected is not None
+        uncounted = replace(analysed, expected=replace(analysed.expected, counted=()))
+        following: list[str] = []
+        for row in rows:
+            text = self.index.sentence_text(row)
+            for item in self.retriever.new_items(uncounted, row):
+                end = text.find(item) + len(item)
+                following += [w for w in words(text[end:])[:COUNTED_WITHIN] if w not in FUNCTION_WORDS]
+        if not following:
+            return False
+        vectors = self.encoder.encode_questions([" ".join(analysed.expected.counted), *following])
+        return float((vectors[1:] @ vectors[0]).max()) >= OTHER_COUNT_SIMILARITY
 
     def _quotes_who_was_asked(self, question: str, sentence: str) -> bool:
         """For "what did X say", the quote must be X speaking (or reported as speaking)."""

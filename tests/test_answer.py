@@ -198,8 +198,8 @@ def test_newsroom_tuning_half_holds_its_level(newsroom_answerer: Answerer) -> No
     A regression guard at the measured level, not the issue's bar, which it does not reach yet."""
     report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune_questions.jsonl"))
     m = report.metrics()
-    assert m["hit@1"] >= 0.83 and m["hit@3"] >= 0.95, report.misses
-    assert m["quote_contains_answer"] >= 0.74 and m["false_abstention"] <= 0.10, report.misses
+    assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.77 and m["false_abstention"] <= 0.10, report.misses
     assert m["abstention"] >= 0.72 and report.duplicate_top3 == 0, report.misses
     assert {"after-headline", "furniture-only", "how-many", "why"} <= set(report.by_shape())
 
@@ -209,9 +209,9 @@ def test_newsroom_second_tuning_set_holds_its_level(newsroom_answerer: Answerer)
     not seen the code, so rules tuned on the first set meet fresh questions. A regression guard."""
     report = evaluate(newsroom_answerer, read_questions(DATA / "newsroom_tune2_questions.jsonl"))
     m = report.metrics()
-    assert m["hit@1"] >= 0.85 and m["hit@3"] >= 0.95, report.misses
-    assert m["quote_contains_answer"] >= 0.74 and m["false_abstention"] <= 0.10, report.misses
-    assert m["abstention"] >= 0.55 and report.duplicate_top3 == 0, report.misses
+    assert m["hit@1"] >= 0.87 and m["hit@3"] >= 0.95, report.misses
+    assert m["quote_contains_answer"] >= 0.78 and m["false_abstention"] <= 0.10, report.misses
+    assert m["abstention"] >= 0.54 and report.duplicate_top3 == 0, report.misses
 
 
 def test_newsroom3_holds_its_level(newsroom3_answerer: Answerer) -> None:
@@ -221,7 +221,7 @@ def test_newsroom3_holds_its_level(newsroom3_answerer: Answerer) -> None:
     report = evaluate(newsroom3_answerer, read_questions(DATA / "newsroom3_questions.jsonl"))
     m = report.metrics()
     assert m["hit@1"] >= 0.79 and m["hit@3"] >= 0.95, report.misses
-    assert m["quote_contains_answer"] >= 0.70 and m["false_abstention"] <= 0.10, report.misses
+    assert m["quote_contains_answer"] >= 0.74 and m["false_abstention"] <= 0.10, report.misses
     assert m["abstention"] >= 0.47 and report.duplicate_top3 == 0, report.misses
 
 
@@ -269,6 +269,19 @@ def test_a_headline_is_context_rarely_the_quote(newsroom_answerer: Answerer) -> 
     # a question the headline's words answer still finds its article first
     answer = newsroom_answerer.ask("Where is Crestwell Foods moving its biscuit production to?")
     assert answer.passages[0].source.id.startswith("nc_05")
+
+
+@pytest.mark.parametrize(("question", "answered"), [
+    ("how many homes tuned in to the salt road during its first month", True),  # 61 million households
+    ("how many staff are being let go at the pennsylvania washer factory", True),  # 640 workers
+    ("how many employees will the combined Brightwater and Tamsin Freight have", False),  # 9,800 trucks
+    ("How many Crestwell Foods workers have been offered jobs at the Coalville site?", False),  # 130 miles
+])
+def test_a_count_of_something_alike_answers_how_many(newsroom_answerer: Answerer, question: str,
+                                                      answered: bool) -> None:
+    assert newsroom_answerer.ask(question).answered is answered
+    without = newsroom_answerer.with_rules(newsroom_answerer.rules - {"other-count"})
+    assert not without.ask(question).answered
 
 
 def test_a_teaser_for_another_story_is_no_answer(newsroom_answerer: Answerer) -> None:
