@@ -47,6 +47,7 @@ OTHER_COUNT_SIMILARITY = 0.45  # staff/employees 0.72, homes/households 0.70; wo
 MISSING_NAME_PENALTY = 0.5  # confidence lost when none of the question's names is in the article
 RULES = RETRIEVAL_RULES | {
     "wrong-kind",  # a quote of the wrong kind loses confidence
+    "quote-coverage",  # the confidence reads the question's terms the whole quote holds
     "other-count",  # a count of something alike ("280 employees" for "how many staff") costs less
     "missing-name",  # so does one from an article that lacks a name the question asks about
 }
@@ -278,7 +279,8 @@ class Answerer:
         best = top.best
         # The passage as a whole may say it better than its best sentence ("think tank").
         similarity = max(best.similarity, top.passage_similarity)
-        match = SENTENCE_SIMILARITY_WEIGHT * similarity + SENTENCE_COVERAGE_WEIGHT * best.coverage
+        coverage = max(best.coverage, top.quote_coverage) if "quote-coverage" in self.rules else best.coverage
+        match = SENTENCE_SIMILARITY_WEIGHT * similarity + SENTENCE_COVERAGE_WEIGHT * coverage
         if analysed.asks_author:
             match += best.bonus / 2
         quote = " ".join(self.index.sentence_text(r) for r in top.quote_rows)

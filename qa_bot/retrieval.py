@@ -131,6 +131,7 @@ class Candidate:
     quote_rows: tuple[int, ...]  # consecutive sentence rows of one article: the quote
     also_in: tuple[str, ...]  # ids of other articles carrying the same passage
     rows: tuple[int, ...]  # consecutive sentence rows shown: the passage, widened to its quote
+    quote_coverage: float = 0.0  # the share of the question's terms the quote holds, all its sentences
 
 
 class Retriever:
@@ -294,7 +295,7 @@ class Retriever:
         ranked = sorted(final, key=lambda c: -final[c])
         return [
             Candidate(c, round(final[c], 4), passage_sim.get(c, best[c].similarity), best[c],
-                      quotes[c], also_in, rows)
+                      quotes[c], also_in, rows, overlap.coverage_of(quotes[c]))
             for c, also_in, rows in self._without_copies(ranked, best, quotes, k)
         ]
 
@@ -604,6 +605,13 @@ class _Overlap:
         asked, total = self._outside[outside]
         held = self._present[row]
         return sum(self._weights[i] for i in asked if i in held) / total if total else 0.0
+
+    def coverage_of(self, rows: Iterable[int]) -> float:
+        """The IDF-weighted share of the question's terms that these sentences hold together."""
+        rows = list(rows)
+        self.prefetch(rows)
+        held = frozenset().union(*(self._present[r] for r in rows))
+        return sum(self._weights[i] for i in held) / self._total if self._total else 0.0
 
     def phrases(self, row: int) -> int:
         """How many of the question's word pairs the sentence holds."""

@@ -271,6 +271,17 @@ def test_a_headline_is_context_rarely_the_quote(newsroom_answerer: Answerer) -> 
     assert answer.passages[0].source.id.startswith("nc_05")
 
 
+def test_the_confidence_reads_the_whole_quote(newsroom_answerer: Answerer) -> None:
+    # "…plans a larger trial involving 15,000 children…" names the trial; "It is expected to begin
+    # in January 2017" holds the date: the quote is both, and both count
+    question = "When is the larger follow-up malaria vaccine trial due to start?"
+    answer = newsroom_answerer.ask(question)
+    quote = answer.quote or ""
+    assert answer.answered and "larger trial" in quote and "January 2017" in quote
+    without = newsroom_answerer.with_rules(newsroom_answerer.rules - {"quote-coverage"})
+    assert not without.ask(question).answered
+
+
 @pytest.mark.parametrize(("question", "answered"), [
     ("how many homes tuned in to the salt road during its first month", True),  # 61 million households
     ("how many staff are being let go at the pennsylvania washer factory", True),  # 640 workers
