@@ -23,6 +23,7 @@ from qa_bot.retrieval import (
     FUNCTION_WORDS,
     SENTENCE_COVERAGE_WEIGHT,
     SENTENCE_SIMILARITY_WEIGHT,
+    SPEAKER_NAMED_BEFORE,
     Candidate,
     Question,
     Retriever,
@@ -47,6 +48,7 @@ OTHER_COUNT_SIMILARITY = 0.45  # staff/employees 0.72, homes/households 0.70; wo
 MISSING_NAME_PENALTY = 0.5  # confidence lost when none of the question's names is in the article
 RULES = RETRIEVAL_RULES | {
     "wrong-kind",  # a quote of the wrong kind loses confidence
+    "speaker-before-conf",  # '"…," the newspaper said' speaks for the paper the sentence before names
     "quote-coverage",  # the confidence reads the question's terms the whole quote holds
     "other-count",  # a count of something alike ("280 employees" for "how many staff") costs less
     "missing-name",  # so does one from an article that lacks a name the question asks about
@@ -286,7 +288,7 @@ class Answerer:
         quote = " ".join(self.index.sentence_text(r) for r in top.quote_rows)
         holds_kind = analysed.expected is None or not analysed.expected.certain or any(
             self.retriever.new_items(analysed, r) for r in top.quote_rows)
-        speaks = self._quotes_who_was_asked(analysed.text, quote)
+        speaks = self._quotes_who_was_asked(analysed.text, quote) or self._spoken_before(analysed, top, quote)
         if "wrong-kind" in self.rules and not (holds_kind and speaks):
             wrong = WRONG_KIND_PENALTY
             if speaks and analysed.expected is not None and analysed.expected.counted \
@@ -312,6 +314,14 @@ class Answerer:
             return False
         vectors = self.encoder.encode_questions([" ".join(analysed.expected.counted), *following])
         return float((vectors[1:] @ vectors[0]).max()) >= OTHER_COUNT_SIMILARITY
+
+    def _spoken_before(self, analysed: Question, top: Candidate, quote: str) -> bool:
+        """'"…," the newspaper said': the quote speaks for whom the sentence before it names."""
+        before = top.quote_rows[0] - 1
+        if "speaker-before-conf" not in self.rules or not SPEAKER_NAMED_BEFORE.search(quote) \
+                or before not in self.index.rows.article_sentences(self.index.sentences[before + 1][0]):
+            return False
+        return self._quotes_who_was_asked(analysed.text, f"{self.index.sentence_text(before)} {quote}")
 
     def _quotes_who_was_asked(self, question: str, sentence: str) -> bool:
         """For "what did X say", the quote must be X speaking (or reported as speaking)."""

@@ -70,7 +70,7 @@ _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 # '"…," she said': a quote whose speaker is named in an earlier sentence.
-_SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
+SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
                                    r"continued|insisted|reported|reports)\b|"
                                    r"\b(?:said|says|added) (?:he|she)\b|"
                                    r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
@@ -419,7 +419,7 @@ class Retriever:
             return (best.row,)
         strength = best.match + best.bonus
         if question.expected is not None and question.expected.speaker and "speaker-before" in self.rules \
-                and _SPEAKER_NAMED_BEFORE.search(self.index.sentence_text(best.row)):
+                and SPEAKER_NAMED_BEFORE.search(self.index.sentence_text(best.row)):
             # '"…," she said': the quote begins at the sentence that names her.
             for step in SPEAKER_REACH:
                 row = best.row - step

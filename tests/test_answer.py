@@ -33,6 +33,13 @@ def test_what_x_said_is_quoted_from_where_x_speaks(answerer: Answerer) -> None:
     assert assad.answered and "Assad announced in late March" in (assad.quote or "")
 
 
+def test_the_newspaper_said_speaks_for_the_paper_named_just_before(answerer: Answerer) -> None:
+    question = "What did Asharq al-Awsat say the Kremlin had started doing regarding the Assad regime?"
+    answer = answerer.ask(question)
+    assert answer.answered and "begun to turn away from the regime" in (answer.quote or "")
+    assert not answerer.with_rules(answerer.rules - {"speaker-before-conf"}).ask(question).answered
+
+
 def test_according_to_the_outlet_quotes_from_the_sentence_naming_it(answerer: Answerer) -> None:
     answer = answerer.ask("Which Turkish channel reported Moscow's request for help?")
     assert answer.answered and "CNN Türk" in (answer.quote or "")
