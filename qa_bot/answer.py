@@ -332,14 +332,16 @@ class Answerer:
         return bool(speaker & set(self.retriever.terms(sentence))) and bool(SPEECH.search(sentence))
 
     def _mentions(self, article: str, name: str) -> bool:
-        """Whether the article names it: the word, a close form of it, or for "pro-assad" or
-        "al-awsat" the word, or the name after its prefix."""
+        """Whether the article names it: the word, a close form of it, a part of a hyphenated word
+        ("london-based"), or for "pro-assad" or "al-awsat" the word, or the name after its prefix."""
         known = self.retriever.article_words(article)
         if name in known:
             return True
         prefix, hyphen, rest = name.partition("-")
         if hyphen and prefix.isalpha() and rest and self._mentions(article, rest):
             return True
+        if any(name in w.split("-") for w in known if "-" in w):
+            return True  # "London" in "London-based"
         stem = name[:SHARED_PREFIX]
         return len(name) > SHARED_PREFIX and any(
             w.startswith(stem) and abs(len(w) - len(name)) <= 3 for w in known)

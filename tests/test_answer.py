@@ -278,6 +278,12 @@ def test_a_headline_is_context_rarely_the_quote(newsroom_answerer: Answerer) -> 
     assert answer.passages[0].source.id.startswith("nc_05")
 
 
+def test_a_name_inside_a_hyphenated_word_is_mentioned(newsroom_answerer: Answerer) -> None:
+    # the article never writes "London" alone, only "a London-based ad network"
+    answer = newsroom_answerer.ask("Name the London ad network that was receiving Somnia users' sleep data.")
+    assert answer.answered and "Brightpath Media" in (answer.quote or "")
+
+
 def test_the_confidence_reads_the_whole_quote(newsroom_answerer: Answerer) -> None:
     # "…plans a larger trial involving 15,000 children…" names the trial; "It is expected to begin
     # in January 2017" holds the date: the quote is both, and both count
