@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from qa_bot.sentences import split_sentences
 
-CLEANER_VERSION = 6
+CLEANER_VERSION = 7
 
 _BULLET = re.compile(r"^\s*(?:[•·▪◦●*\-–→▸►›»]|\d{1,2}[.)])\s+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -213,7 +213,7 @@ def clean(raw: str, furniture: frozenset[str] = frozenset(),
     headlines, so a teaser naming another article inside this one goes too.
     """
     raw_lines = [_BULLET.sub("", line).strip() for line in raw.replace("\r\n", "\n").splitlines()]
-    lines = ["" if _is_furniture(line, furniture) or _is_ad_copy(line, above)
+    lines = ["" if _is_furniture(line, furniture) or _is_ad_copy(line, above) or _is_unlabelled_ad(line)
              else _drop_chrome_sentences(line)
              for line, above in zip(raw_lines, _lines_above(raw_lines), strict=True)]
     first_text = next((i for i, line in enumerate(lines) if _is_body(line)), len(lines))
@@ -379,6 +379,18 @@ def _is_ad_copy(line: str, above: str) -> bool:
     return bool(_AD_LABEL.match(above)) and 0 < _words(line) <= MAX_AD_COPY_WORDS \
         and bool(_TERMINAL.search(line)) and bool(_PITCH.search(line)) \
         and not _ATTRIBUTION.search(line) and not _QUOTED.search(line)
+
+
+def _is_unlabelled_ad(line: str) -> bool:
+    """An advert dropped between paragraphs with no label: a pitch ("Name - offer", "from £349")
+    followed by a call to action or a fragment ("…from £2,999. Visit our showroom", "…Sunday 8
+    September. Free entry"). A headline is one sentence; a paragraph ends its sentences."""
+    spans = split_sentences(line)
+    if len(spans) < 2 or _words(line) > MAX_AD_COPY_WORDS or not _PITCH.search(line) \
+            or _ATTRIBUTION.search(line) or _QUOTED.search(line):
+        return False
+    last = line[spans[-1][0]: spans[-1][1]]
+    return not _TERMINAL.search(last) or bool(_CALL_TO_ACTION.match(last))
 
 
 def _is_teaser(line: str) -> bool:

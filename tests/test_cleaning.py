@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from qa_bot.cleaning import clean, headline_key, repeated_lines
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -253,3 +255,21 @@ def test_readers_comments_below_the_article_go_but_a_comment_count_above_it_does
     kept = clean(page).text
     assert "The city council approved" in kept and "Work on the 6km line" in kept
     assert "waited twenty years" not in kept and "It will take ten" not in kept
+
+
+@pytest.mark.parametrize(("line", "dropped"), [
+    # an advert between paragraphs with no "Advertisement" label: a pitch, then a call or a fragment
+    ("Calder Home & Garden - hot tubs from £2,999. Visit our Brackenford showroom", True),
+    ("Wensleyshire Wedding Fair - Calderbeck Civic Hall, Sunday 8 September. Free entry", True),
+    ("Northgate Dental - new patients welcome. Call 01632 960418 today", True),
+    ("Summer breaks from £199 per person. Book now", True),
+    # a headline is one sentence; a paragraph ends its sentences or reports speech
+    ("Russia pulls hundreds of soldiers out of Damascus - report", False),
+    ("The council - which owns the site - said the sale would go ahead. Work starts in May.", False),
+    ("Tickets cost from £12 - a third less than last year. Book early, organisers said.", False),
+])
+def test_an_unlabelled_advert_between_paragraphs_goes(line: str, dropped: bool) -> None:
+    prose = [p for p in _blocks("must_keep.txt") if len(p.split()) > 20][:2]
+    text = clean("\n".join([*PAGE_HEAD, prose[0], line, prose[1]])).text
+    assert _survives(line, text) is not dropped
+    assert prose[0] in text and prose[1] in text
