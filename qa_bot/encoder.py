@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 log = logging.getLogger(__name__)
 QUESTION_TEXTS = 8  # up to this many texts are encoded in NumPy (questions); more with torch
+WORD_CACHE = 4096  # words whose vectors encode_words keeps
 HEADLINE_WEIGHT = 0.5  # how far a sentence leans toward its headline (0.25 and 1.0 did worse: README)
 
 
@@ -62,6 +64,7 @@ class Encoder:
         self._cache = cache or cache_dir()
         self._questions: NumpyBert | None = None
         self._word_vectors: tuple[dict[str, int], np.ndarray] | None = None
+        self._words: OrderedDict[str, np.ndarray] = OrderedDict()  # encode_words' recent words
 
     def _numpy(self) -> NumpyBert:
         with self._lock:
@@ -114,6 +117,23 @@ class Encoder:
             vocabulary = {w: i for w, i in model.tokenizer.get_vocab().items() if w.isalpha() and w.islower()}
             self._word_vectors = (vocabulary, model.weights["embeddings.word_embeddings.weight"])
         return self._word_vectors
+
+    def encode_words(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed single words or short phrases, keeping the last WORD_CACHE seen: a corpus's
+        counted nouns ("employees", "households") come back question after question."""
+        with self._lock:
+            new = [t for t in dict.fromkeys(texts) if t not in self._words]
+        if new:
+            vectors = self.encode_questions(new)
+            with self._lock:
+                self._words.update(zip(new, vectors, strict=True))
+                while len(self._words) > WORD_CACHE:
+                    self._words.popitem(last=False)
+        with self._lock:
+            known = [self._words.get(t) for t in texts]
+        if any(v is None for v in known):  # pushed out by another thread meanwhile
+            return self.encode_questions(texts)
+        return np.stack([v for v in known if v is not None])
 
     def encode_questions(self, texts: Sequence[str]) -> np.ndarray:
         """Embed a few short texts at question time, in NumPy: never loads torch."""

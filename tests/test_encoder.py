@@ -77,3 +77,12 @@ def test_a_sentence_leans_toward_its_headline_unless_it_is_the_headline() -> Non
     assert leans_to(headline, "The pod was spotted at 6.15am.") == headline
     assert leans_to(headline, headline) is None
     assert leans_to(None, "The pod was spotted at 6.15am.") is None
+
+
+def test_words_are_encoded_as_questions_and_kept(encoder: Encoder) -> None:
+    words = ["staff", "employees", "staff", "miles"]
+    vectors = encoder.encode_words(words)
+    assert vectors.shape == (4, encoder.dim)
+    assert np.allclose(vectors, encoder.encode_questions(words), atol=1e-6)
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[3])  # staff: employees, not miles
+    assert "employees" in encoder._words
