@@ -385,9 +385,11 @@ def _is_unlabelled_ad(line: str) -> bool:
     """An advert dropped between paragraphs with no label: a pitch ("Name - offer", "from £349")
     followed by a call to action or a fragment ("…from £2,999. Visit our showroom", "…Sunday 8
     September. Free entry"). A headline is one sentence; a paragraph ends its sentences."""
+    if _words(line) > MAX_AD_COPY_WORDS or not _PITCH.search(line) or _ATTRIBUTION.search(line) \
+            or _QUOTED.search(line):
+        return False
     spans = split_sentences(line)
-    if len(spans) < 2 or _words(line) > MAX_AD_COPY_WORDS or not _PITCH.search(line) \
-            or _ATTRIBUTION.search(line) or _QUOTED.search(line):
+    if len(spans) < 2:
         return False
     last = line[spans[-1][0]: spans[-1][1]]
     return not _TERMINAL.search(last) or bool(_CALL_TO_ACTION.match(last))
