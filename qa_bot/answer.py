@@ -44,7 +44,6 @@ WRONG_KIND_PENALTY = 0.5
 # "how many staff" quoted with "280 employees": a count of something the model reads as alike
 # costs only this share of the penalty ("130 miles" or "9,800 trucks" the whole of it).
 OTHER_COUNT_SHARE = 0.3
-COUNTED_NOUNS = 2  # words after a count that may say what it counts ("280 employees", "40 new beds")
 OTHER_COUNT_SIMILARITY = 0.45  # staff/employees 0.72, homes/households 0.70; workers/miles 0.15
 MISSING_NAME_PENALTY = 0.5  # confidence lost when none of the question's names is in the article
 RULES = RETRIEVAL_RULES | {
@@ -310,8 +309,7 @@ class Answerer:
             text = self.index.sentence_text(row)
             for item in self.retriever.new_items(uncounted, row):
                 end = text.find(item) + len(item)
-                after = words(text[end:])[:COUNTED_WITHIN]
-                following += [w for w in after if w not in FUNCTION_WORDS and w.isalpha()][:COUNTED_NOUNS]
+                following += [w for w in words(text[end:])[:COUNTED_WITHIN] if w not in FUNCTION_WORDS]
         following = list(dict.fromkeys(following))
         if not following:
             return False
