@@ -45,7 +45,11 @@ _SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^and\s+",
 _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|another|other|else|next)"
                    r"(?:\s+(?:one|source|sources|passage|passages|article|articles|please|results?))*$|"
                    r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
-                   r"(?: sources?| passages?| articles?)?$|^tell me more$", re.IGNORECASE)
+                   r"(?: sources?| passages?| articles?)?$|^tell me more$|"
+                   r"^(?:anything|something|what) else (?:from|in|by) (?:that|this|the same|the) "
+                   r"(?:paper|newspaper|article|source|outlet|report|story)$", re.IGNORECASE)
+_SAME_SOURCE = re.compile(r"\b(?:from|in|by) (?:that|this|the same|the) "
+                          r"(?:paper|newspaper|article|source|outlet|report|story)\b", re.IGNORECASE)
 _ANOTHER_SOURCE = re.compile(r"\b(?:sources?|articles?|outlets?|papers?|reports?)\b", re.IGNORECASE)
 _CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|other (?:outlets?|sources?|articles?|"
                       r"papers?|media)|(?:anyone|anybody|who) else|also (?:report|say)\w*)\b", re.IGNORECASE)
@@ -53,8 +57,17 @@ _CONFIRM_WORDS = re.compile(r"^(?:confirm|corroborat|report|say|said|carr|mentio
                             r"article|paper|media|elsewhere|other|anyone|anybody|who|else|also|true|any|so$|too$|as$|well$|"
                             r"same$|claim|story|news)",
                             re.IGNORECASE)
+# A check on another outlet that also says what it is about ("does another outlet report the cuts").
+_CONFIRM_ABOUT = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|"
+                            r"other (?:outlets?|sources?|articles?|papers?|media|reports?)|"
+                            r"another (?:outlet|source|article|paper|report)|"
+                            r"(?:anyone|anybody) else (?:report|say|confirm|carr|mention|write)\w*|"
+                            r"(?:say|says|said|report|reports|reported) (?:that|it|this|so) too)\b",
+                            re.IGNORECASE)
+_CONFIRM_EXTRA = frozenset("another anyone anybody else too does do did is are was were".split())
 _SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|reports?|reported|announced|"
-                      r"told|stated|wrote)\s+(?:that|this|it|so)$|^says who$|^according to (?:whom|who)$|"
+                      r"told|stated|wrote|confirmed|confirms)(?:\s+(?:that|this|it|so))?$|^says who$|"
+                      r"^according to (?:whom|who)$|"
                       r"^who(?:'s| is| was) the source$|^who is saying (?:that|this|it|so)$", re.IGNORECASE)
 # "when?", "to where?", "what for?": a question word alone asks it of the previous question.
 _BARE_WH = {"what for": "why", "how come": "why", "to where": "where", "where to": "where",
@@ -99,7 +112,8 @@ class Reading:
 
     kind: Kind
     question: str  # what is searched (the message itself when it stands on its own)
-    stress: str | None = None  # what a follow-up asks about anew ("Latakia"): the quote must name it
+    stress: str | None = None  # what a follow-up asks about anew ("Latakia"): the quote must name it;
+    # for a check on other outlets, what it names ("the asylum")
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,13 @@ def read_follow_up(text: str, previous: Previous | None,
         return Reading("speaker", previous.question)
     if _CONFIRM.search(unled) and all(w in _SMALL | _PRONOUNS or _CONFIRM_WORDS.match(w) for w in tokens):
         return Reading("confirm", previous.question)
+    if _CONFIRM_ABOUT.search(unled):
+        # "is the asylum confirmed elsewhere?", "does another outlet report cuts at the embassy":
+        # other articles on what it names
+        cue = _SMALL | _PRONOUNS | _CONFIRM_EXTRA
+        about = " ".join(w for w in _WORD.findall(unled)
+                         if w.lower() not in cue and not _CONFIRM_WORDS.match(w.lower()))
+        return Reading("confirm", previous.question, about or None)
     for rewrite in (_bare_wh, _swap, _with_referent, _with_context):
         question = rewrite(bare, unled, previous, names)
         if question is not None:
@@ -226,6 +247,9 @@ def _bare_wh(bare: str, unled: str, previous: Previous, names: Labels) -> str | 
         if [w for w in words if w not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]:
             return None
         wh = wh_parts[0].lower()
+        if any(a in _PREPOSITIONS and b in _PRONOUNS - _DEMONSTRATIVE and not (wh == "how many" and a == "of")
+               for a, b in zip(words, words[1:], strict=False)):
+            return None  # "what was in it?", "who was with him?": the pronoun's referent is asked about
     else:
         return None
     last = _parts(previous.question)
@@ -455,11 +479,16 @@ class Conversation:
         for the question's other passages, not for more of this one."""
         pool = list(self.answerer.ask(last.question, MORE_POOL).passages)
         after: Passage | None = None
-        if last.focus is not None and last.focus.quote and not _ANOTHER_SOURCE.search(text):
+        another = bool(_ANOTHER_SOURCE.search(text)) and not _SAME_SOURCE.search(text)
+        if last.focus is not None and last.focus.quote and not another:
             around = self.answerer.surroundings(last.focus, MORE_AROUND)
             after = around[0] if around and around[0].start >= last.focus.end else None
             pool = [*around, *pool]
         rest = [p for p in pool if not _overlaps(p, last.seen) and not self.answerer.is_heading(p)]
+        if last.focus is not None and _SAME_SOURCE.search(text):
+            # "anything else from that paper?": the article shown last, or a copy of it
+            same = {last.focus.source.id, *(a.id for a in last.focus.also_in)}
+            rest = [p for p in rest if p.source.id in same]
         if rest and last.focus is not None and last.focus.quote:
             closeness = self.answerer.closeness(last.focus, rest)
             reads_on = [p is after and c >= MORE_ON_SUBJECT for p, c in zip(rest, closeness, strict=True)]
@@ -476,7 +505,8 @@ class Conversation:
         if top is None or not top.quote:
             return Reply(text, reading, _nothing(last.answer), "There is no answer to check yet.")
         seen = {top.source.id, *(a.id for a in top.also_in)}
-        others = [p for p in self.answerer.restatements(top.quote, last.question) if p.source.id not in seen]
+        others = [p for p in self.answerer.restatements(top.quote, reading.stress or last.question)
+                  if p.source.id not in seen]
         outlets = ", ".join(_outlet(a) for a in top.also_in)
         if others:
             copies = f" (and word for word by {outlets})" if outlets else ""
