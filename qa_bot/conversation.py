@@ -91,6 +91,7 @@ _PREPOSITIONS = frozenset("from in at to for by on with during after before sinc
 _DATE_WORDS = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march "
                         "april june july august september october november december yesterday today".split())
 MAX_FOLLOW_UP_WORDS = 6  # a question this short with no name of its own leans on the previous one
+MAX_CONFIRM_ABOUT_WORDS = 3  # "does another outlet report cuts at the embassy": a check, not a question
 MAX_ANAPHORIC_WORDS = 12  # a question pointing back ("after that", "those talks") is read as a follow-up
 _BACK_REFERENCE = re.compile(r"\b(?:(?:after|before|since|until|by) (?:that|this|then)|"
                              r"at (?:that|this) (?:time|point|moment))\b", re.IGNORECASE)
@@ -165,12 +166,15 @@ def read_follow_up(text: str, previous: Previous | None,
     if _CONFIRM.search(unled) and all(w in _SMALL | _PRONOUNS or _CONFIRM_WORDS.match(w) for w in tokens):
         return Reading("confirm", previous.question)
     if _CONFIRM_ABOUT.search(unled):
-        # "is the asylum confirmed elsewhere?", "does another outlet report cuts at the embassy":
-        # other articles on what it names
+        # "is the asylum confirmed elsewhere?", "does the FT say that too": other articles on what it
+        # names, when it points back or names little; "did other outlets report that Russia will
+        # keep Tartus?" is a question of its own
         cue = _SMALL | _PRONOUNS | _CONFIRM_EXTRA
-        about = " ".join(w for w in _WORD.findall(unled)
-                         if w.lower() not in cue and not _CONFIRM_WORDS.match(w.lower()))
-        return Reading("confirm", previous.question, about or None)
+        about = [w for w in _WORD.findall(unled)
+                 if w.lower() not in cue and not _CONFIRM_WORDS.match(w.lower())]
+        points_back = tokens[-1] in _PRONOUNS | {"so", "too"}
+        if points_back or len(about) <= MAX_CONFIRM_ABOUT_WORDS and not _own_names(["", *about], names):
+            return Reading("confirm", previous.question, " ".join(about) or None)
     for rewrite in (_bare_wh, _swap, _with_referent, _with_context):
         question = rewrite(bare, unled, previous, names)
         if question is not None:
