@@ -320,7 +320,7 @@ class Answerer:
         """'"…," the newspaper said': the quote speaks for whom the sentence before it names."""
         before = top.quote_rows[0] - 1
         if "speaker-before-conf" not in self.rules or not SPEAKER_NAMED_BEFORE.search(quote) \
-                or before not in self.index.rows.article_sentences(self.index.sentences[before + 1][0]):
+                or not self.retriever.same_article(before, top.quote_rows[0]):
             return False
         return self._quotes_who_was_asked(analysed.text, f"{self.index.sentence_text(before)} {quote}")
 

@@ -42,14 +42,15 @@ _AS_SUBJECT = re.compile(rf"^{_WH}(?P<rest>.*)$", re.IGNORECASE)
 _CONTRACTION = re.compile(r"\b(what|who|where|when|how|that|it)['’]s\b", re.IGNORECASE)
 _LEAD_IN = re.compile(r"^(?:and|but|so|ok|okay|also|then|well)\b[,\s]*", re.IGNORECASE)
 _SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^and\s+", re.IGNORECASE)
+# "from that paper", "in the same article": what "anything else …?" keeps to.
+_FROM_SAME_SOURCE = (r"(?:from|in|by) (?:that|this|the same|the) "
+                     r"(?:paper|newspaper|article|source|outlet|report|story)")
 _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|another|other|else|next)"
                    r"(?:\s+(?:one|source|sources|passage|passages|article|articles|please|results?))*$|"
                    r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
                    r"(?: sources?| passages?| articles?)?$|^tell me more$|"
-                   r"^(?:anything|something|what) else (?:from|in|by) (?:that|this|the same|the) "
-                   r"(?:paper|newspaper|article|source|outlet|report|story)$", re.IGNORECASE)
-_SAME_SOURCE = re.compile(r"\b(?:from|in|by) (?:that|this|the same|the) "
-                          r"(?:paper|newspaper|article|source|outlet|report|story)\b", re.IGNORECASE)
+                   rf"^(?:anything|something|what) else {_FROM_SAME_SOURCE}$", re.IGNORECASE)
+_SAME_SOURCE = re.compile(rf"\b{_FROM_SAME_SOURCE}\b", re.IGNORECASE)
 _ANOTHER_SOURCE = re.compile(r"\b(?:sources?|articles?|outlets?|papers?|reports?)\b", re.IGNORECASE)
 _CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|other (?:outlets?|sources?|articles?|"
                       r"papers?|media)|(?:anyone|anybody|who) else|also (?:report|say)\w*)\b", re.IGNORECASE)
@@ -202,12 +203,17 @@ def _parts(question: str) -> tuple[str, str, str, str] | None:
     return m["wh"], " ".join(rest[:size]), "", " ".join(rest[size:])
 
 
+def _chained(previous: str) -> str | None:
+    """The context a follow-up read with context ("how would it work — …") was asked about."""
+    return previous.rstrip(" ?!.").rsplit(" — ", 1)[1] if " — " in previous else None
+
+
 def _clause(previous: str) -> str:
     """The previous question without its question word: what it was about. A follow-up read with
     context ("how would it work — …") was about that context; a yes/no question is about all of
     itself ("why" after "Did Russia leave?" asks "why did Russia leave?")."""
-    if " — " in previous:
-        return previous.rstrip(" ?!.").rsplit(" — ", 1)[1]
+    if (chained := _chained(previous)) is not None:
+        return chained
     parts = _parts(previous)
     if parts is None:
         asked = previous.rstrip(" ?!.")
@@ -220,8 +226,8 @@ def _clause(previous: str) -> str:
 def _context(previous: str) -> str:
     """What a follow-up that points back is asked about: the previous question as it was searched
     (its own context when it was itself such a follow-up)."""
-    if " — " in previous:
-        return previous.rstrip(" ?!.").rsplit(" — ", 1)[1]
+    if (chained := _chained(previous)) is not None:
+        return chained
     first, _, rest = previous.rstrip(" ?!.").partition(" ")
     return f"{first.lower()} {rest}" if first.lower() in _WH_WORDS | _AUXILIARIES else f"{first} {rest}"
 
@@ -483,13 +489,14 @@ class Conversation:
         for the question's other passages, not for more of this one."""
         pool = list(self.answerer.ask(last.question, MORE_POOL).passages)
         after: Passage | None = None
-        another = bool(_ANOTHER_SOURCE.search(text)) and not _SAME_SOURCE.search(text)
+        same_source = bool(_SAME_SOURCE.search(text))
+        another = bool(_ANOTHER_SOURCE.search(text)) and not same_source
         if last.focus is not None and last.focus.quote and not another:
             around = self.answerer.surroundings(last.focus, MORE_AROUND)
             after = around[0] if around and around[0].start >= last.focus.end else None
             pool = [*around, *pool]
         rest = [p for p in pool if not _overlaps(p, last.seen) and not self.answerer.is_heading(p)]
-        if last.focus is not None and _SAME_SOURCE.search(text):
+        if last.focus is not None and same_source:
             # "anything else from that paper?": the article shown last, or a copy of it
             same = {last.focus.source.id, *(a.id for a in last.focus.also_in)}
             rest = [p for p in rest if p.source.id in same]

@@ -71,9 +71,9 @@ _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 # '"…," she said': a quote whose speaker is named in an earlier sentence.
 SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
-                                   r"continued|insisted|reported|reports)\b|"
-                                   r"\b(?:said|says|added) (?:he|she)\b|"
-                                   r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
+                                  r"continued|insisted|reported|reports)\b|"
+                                  r"\b(?:said|says|added) (?:he|she)\b|"
+                                  r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
 _ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
 _ASKS_WEEKDAY = re.compile(r"\b(?:which|what) days?\b", re.IGNORECASE)
 _TERMINAL = re.compile(r"[.!?…\"'”’)]\s*$")
@@ -283,7 +283,7 @@ class Retriever:
         contenders = sorted(first, key=lambda c: -first[c])[:max(QUOTE_POOL, 4 * k)]
         # A quote may take in a neighbour of the best sentence: their scores are read in one go.
         nearby = [r for c in contenders for r in (best[c].row - 1, best[c].row + 1, best[c].row + 2)
-                  if self._same_article(r, best[c].row)]
+                  if self.same_article(r, best[c].row)]
         overlap.prefetch(nearby)
         sentence_sim.prefetch(nearby)
         quotes = {c: self._quote_rows(question, best[c], score) for c in contenders}
@@ -423,13 +423,13 @@ class Retriever:
             # '"…," she said': the quote begins at the sentence that names her.
             for step in SPEAKER_REACH:
                 row = best.row - step
-                if not self._same_article(row, best.row):
+                if not self.same_article(row, best.row):
                     break
                 if score(row).typed:
                     return tuple(range(row, best.row + 1))
         if question.expected is not None and not best.typed and "answer-neighbour" in self.rules:
             holding = [near for step in ANSWER_NEIGHBOUR_REACH
-                       if self._same_article(best.row + step, best.row)
+                       if self.same_article(best.row + step, best.row)
                        and (near := score(best.row + step)).typed
                        and near.match + near.bonus >= ANSWER_NEIGHBOUR_RATIO * strength]
             if holding:
@@ -439,7 +439,7 @@ class Retriever:
                     return tuple(sorted((best.row, row)))
                 return (row,)
         neighbours = [row for row in (best.row - 1, best.row + 1)
-                      if self._same_article(row, best.row) and self._same_paragraph(row, best.row)]
+                      if self.same_article(row, best.row) and self._same_paragraph(row, best.row)]
         if not neighbours:
             return (best.row,)
         runner_up = max((score(r) for r in neighbours), key=lambda s: s.match + s.bonus)
@@ -448,8 +448,9 @@ class Retriever:
             return tuple(sorted((best.row, runner_up.row)))
         return (best.row,)
 
-    def _same_article(self, row: int, other: int) -> bool:
-        # An article's sentence rows are consecutive: no need to read the row's own article.
+    def same_article(self, row: int, other: int) -> bool:
+        """Whether sentence `row` is of `other`'s article (an article's rows are consecutive, so
+        the row's own article need not be read; a row outside the index is of none)."""
         return row in self.index.rows.article_sentences(self.index.sentences[other][0])
 
     def is_heading(self, row: int) -> bool:
