@@ -128,7 +128,7 @@ class Answerer:
             shown = self._quote_rows(near)
             top = candidates[0].score
             candidates.sort(key=lambda c: self._distance(c, shown) if c.score >= top - FOLLOW_UP_MARGIN
-                            else FOLLOW_UP_REACH + 1)
+                            else FOLLOW_UP_REACH + 2)
         named = False
         if stress and candidates:
             # A follow-up about another thing ("and from Latakia?"): a quote must name that thing,
@@ -146,13 +146,16 @@ class Answerer:
 
     def _distance(self, candidate: Candidate, rows: list[int]) -> int:
         """How many sentences a candidate's quote is from these rows of one article, when it is a few
-        (FOLLOW_UP_REACH) and not on them; FOLLOW_UP_REACH + 1 otherwise."""
+        (FOLLOW_UP_REACH) and not on them; FOLLOW_UP_REACH + 1 otherwise, and one more for the quote
+        on them that holds no new item of the kind asked for: the user has read it."""
         far = FOLLOW_UP_REACH + 1
         if not rows or self.index.sentences[rows[0]][0] != self.index.chunks[candidate.chunk].article_id:
             return far
         quote = candidate.quote_rows
+        if set(quote) & set(rows):
+            return far if candidate.best.typed else far + 1
         distance = min(abs(q - r) for q in quote for r in rows)
-        return far if set(quote) & set(rows) or distance > FOLLOW_UP_REACH else distance
+        return far if distance > FOLLOW_UP_REACH else distance
 
     def _quote_terms(self, candidate: Candidate) -> set[str]:
         return {t for r in candidate.quote_rows for t in self.retriever.terms(self.index.sentence_text(r))}

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from qa_bot.answer_types import NAMES, counted_words, noun_kind
-from qa_bot.types import Answer, Passage
+from qa_bot.errors import QuestionError
+from qa_bot.types import Answer, ArticleInfo, Passage
 
 if TYPE_CHECKING:
     from qa_bot.answer import Answerer
@@ -511,18 +512,27 @@ class Conversation:
         return self._showing(last, Reply(text, reading, _leading(last.answer, rest), "Another passage:"))
 
     def _confirm(self, text: str, reading: Reading, last: Turn) -> Reply:
-        """Other outlets that carry the last quote word for word, or restate it."""
+        """Other outlets that carry the last quote word for word, or restate it; "does the FT say that
+        too?" asks that outlet's articles only."""
         top = last.focus
         if top is None or not top.quote:
             return Reply(text, reading, _nothing(last.answer), "There is no answer to check yet.")
+        named = _named_outlet(reading.stress, self.answerer.articles)
+        if named:
+            return self._showing(last, self._confirm_by(text, reading, last, top, named))
         seen = {top.source.id, *(a.id for a in top.also_in)}
-        others = [p for p in self.answerer.restatements(top.quote, reading.stress or last.question)
-                  if p.source.id not in seen]
+        unknown = ""
+        try:
+            restated = self.answerer.restatements(top.quote, reading.stress or last.question)
+        except QuestionError:  # only a name, and no outlet here has it: "does Reuters say so too?"
+            unknown = f"No article here is from {reading.stress}. "
+            restated = self.answerer.restatements(top.quote, last.question)
+        others = [p for p in restated if p.source.id not in seen]
         outlets = ", ".join(_outlet(a) for a in top.also_in)
         if others:
             copies = f" (and word for word by {outlets})" if outlets else ""
             reply = Reply(text, reading, _leading(last.answer, others),
-                          f"What other articles say{copies}:", shown=CONFIRMATIONS_SHOWN)
+                          f"{unknown}What other articles say{copies}:", shown=CONFIRMATIONS_SHOWN)
         elif top.also_in:
             reply = Reply(text, reading, _leading(last.answer, [top]),
                           f"Yes: the same passage is also in {outlets}.")
@@ -530,6 +540,18 @@ class Conversation:
             reply = Reply(text, reading, _nothing(last.answer),
                           f"Only {_outlet(top.source)} says so, of the {last.answer.article_count} articles.")
         return self._showing(last, reply)
+
+    def _confirm_by(self, text: str, reading: Reading, last: Turn, top: Passage,
+                    named: list[ArticleInfo]) -> Reply:
+        """Whether the outlet a check names says what the last quote says."""
+        ids = {a.id for a in named}
+        outlet = _outlet(named[0])
+        if ids & {top.source.id, *(a.id for a in top.also_in)}:
+            return Reply(text, reading, _leading(last.answer, [top]), f"Yes: this passage is {outlet}'s.")
+        theirs = [p for p in self.answerer.restatements(top.quote or "", last.question) if p.source.id in ids]
+        if theirs:
+            return Reply(text, reading, _leading(last.answer, theirs), f"What {outlet} says:")
+        return Reply(text, reading, _nothing(last.answer), f"{outlet} does not say so in its articles here.")
 
     def _speaker(self, text: str, reading: Reading, last: Turn) -> Reply:
         """Who is quoted or cited as saying the last quote: the sentence that names them."""
@@ -576,6 +598,16 @@ def _overlaps(passage: Passage, seen: tuple[tuple[str, int, int], ...]) -> bool:
 
 def _nothing(answer: Answer) -> Answer:
     return replace(answer, answered=False, quote=None, passages=())
+
+
+def _named_outlet(stress: str | None, articles: Iterable[ArticleInfo]) -> list[ArticleInfo]:
+    """The articles of the outlet a check names ("the FT", "Financial Times", "euronews"): every
+    word it names is a word of their outlet's name, or the abbreviation it is known by."""
+    asked = {w.lower() for w in _WORD.findall(stress or "")} - {"the"}
+    if not asked:
+        return []
+    return [a for a in articles
+            if a.outlet and asked <= {w.lower() for w in _WORD.findall(a.outlet)}]
 
 
 def _outlet(info: Any) -> str:

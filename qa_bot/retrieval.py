@@ -195,11 +195,12 @@ class Retriever:
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
         weights = self.index.lexicon.term_weights(self.terms(text))
-        asks_author = bool(_ASKS_AUTHOR.search(text))
-        expected = None if asks_author else expected_answer(text)
+        own = text.split(" — ")[0]  # a follow-up read with context asks what its own words ask
+        asks_author = bool(_ASKS_AUTHOR.search(own))
+        expected = None if asks_author else expected_answer(own)
         counted = self._counted(expected.counted) if expected else frozenset()
         vague_half = expected is not None and expected.kind in ("date", "time") \
-            and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(text)
+            and "vague-dates" in self.rules and not _ASKS_WEEKDAY.search(own)
         spelled_out = []
         if "acronyms" in self.rules:
             for acronym in dict.fromkeys(_ACRONYM.findall(text)):

@@ -293,3 +293,36 @@ def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.90
     assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.78
+
+
+def test_a_follow_up_read_with_context_asks_what_its_own_words_ask(answerer: Answerer) -> None:
+    question = "where were those troops stationed — how many soldiers did russia pull out of damascus?"
+    analysed = answerer.retriever.question(question, answerer.encoder.encode_questions([question])[0])
+    assert analysed.expected is not None and analysed.expected.kind == "place"  # not a count
+    plain = "how many soldiers did russia pull out of damascus?"
+    analysed = answerer.retriever.question(plain, answerer.encoder.encode_questions([plain])[0])
+    assert analysed.expected is not None and analysed.expected.kind == "count"
+
+
+def test_a_follow_up_quotes_the_passage_read_last_only_if_it_holds_what_is_asked(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    first = chat.ask("how many soldiers did russia pull out of damascus")
+    where = chat.ask("where were those troops stationed?")  # the quote read last names no new place
+    assert first.answer.quote and where.answer.quote and first.answer.quote != where.answer.quote
+    chat = Conversation(answerer)
+    first = chat.ask("How long did the rebel offensive that toppled Assad last?")
+    led = chat.ask("who led it?")  # the quote read last names the group: it is the answer
+    assert led.answer.quote == first.answer.quote and "Hayat Tahrir al-Sham" in (led.answer.quote or "")
+
+
+def test_a_check_on_a_named_outlet_looks_at_that_outlet_only(answerer: Answerer) -> None:
+    chat = Conversation(answerer)
+    chat.ask("what happened to the russian soldiers at the embassy in damascus")
+    check = chat.ask("does the FT say that too")
+    assert check.reading.kind == "confirm" and check.note
+    assert "Financial Times" in check.note
+    assert all(p.source.outlet == "Financial Times (FT)" for p in check.passages)
+    chat.ask("what happened to the russian soldiers at the embassy in damascus")
+    unknown = chat.ask("does Reuters say that too")  # no article of that outlet: other outlets, no error
+    assert unknown.reading.kind == "confirm" and unknown.note
+    assert unknown.note.startswith("No article here is from Reuters.")
