@@ -47,6 +47,8 @@ ACRONYM_SOURCES = 20  # passages holding an acronym that are read for where the 
 OPENING_ROWS = 4  # an article's opening: its first rows, up to and including the lead sentence
 LEAD_WORDS = 8  # the lead: the first full sentence this long
 HEADING_PENALTY = 0.05  # a headline or crosshead is context, rarely the quote
+CONTEXT_TERM_WEIGHT = 0.1  # a follow-up's context words ("… — how many soldiers left Damascus?") weigh this
+# share in a sentence's term coverage: they place the question, its own words ask it
 
 # Each hand-set rule, by name, so `qa-bot eval --ablate NAME` can measure what it is worth.
 RULES = frozenset({
@@ -195,7 +197,10 @@ class Retriever:
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
         weights = self.index.lexicon.term_weights(self.terms(text))
-        own = text.split(" — ")[0]  # a follow-up read with context asks what its own words ask
+        own = text.split(" — ")[0]  # a follow-up read with context asks what its own words ask;
+        if own != text:  # the context's words only place it
+            mine = set(self.terms(own))
+            weights = {t: w if t in mine else w * CONTEXT_TERM_WEIGHT for t, w in weights.items()}
         asks_author = bool(_ASKS_AUTHOR.search(own))
         expected = None if asks_author else expected_answer(own)
         counted = self._counted(expected.counted) if expected else frozenset()

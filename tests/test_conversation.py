@@ -15,6 +15,7 @@ from qa_bot.conversation import (
     read_follow_up,
 )
 from qa_bot.evaluation import evaluate_conversations, read_conversations
+from qa_bot.retrieval import CONTEXT_TERM_WEIGHT
 from tests.conftest import DATA
 
 SOLDIERS = "how many soldiers left Damascus?"
@@ -255,7 +256,7 @@ def test_follow_ups_of_the_tuning_set_hold_their_bar(answerer: Answerer) -> None
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")  # never rewritten
     assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.84
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.89
 
 
 def test_more_from_that_paper_stays_in_its_article(answerer: Answerer) -> None:
@@ -283,7 +284,7 @@ def test_follow_ups_of_the_third_tuning_set_hold_their_level(answerer: Answerer)
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.52
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.57
 
 
 def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer) -> None:
@@ -292,7 +293,7 @@ def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.90
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.78
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.80
 
 
 def test_a_follow_up_read_with_context_asks_what_its_own_words_ask(answerer: Answerer) -> None:
@@ -326,3 +327,18 @@ def test_a_check_on_a_named_outlet_looks_at_that_outlet_only(answerer: Answerer)
     unknown = chat.ask("does Reuters say that too")  # no article of that outlet: other outlets, no error
     assert unknown.reading.kind == "confirm" and unknown.note
     assert unknown.note.startswith("No article here is from Reuters.")
+
+
+def test_a_follow_ups_context_places_it_and_its_own_words_ask_it(answerer: Answerer) -> None:
+    def weights(question: str) -> dict[str, float]:
+        vector = answerer.encoder.encode_questions([question])[0]
+        return answerer.retriever.question(question, vector).term_weights
+
+    with_context = weights("why is that unusual — what did the head of the Russian delegation say mattered?")
+    alone = weights("why is that unusual delegation")
+    assert with_context["unusu"] == pytest.approx(alone["unusu"])
+    assert with_context["deleg"] == pytest.approx(alone["deleg"] * CONTEXT_TERM_WEIGHT)
+    chat = Conversation(answerer)
+    chat.ask("What did the head of the Russian delegation say mattered to Russia?")
+    why = chat.ask("why is that unusual?")
+    assert why.rewritten and "no alternative to Assad" in (why.answer.quote or "")
