@@ -43,13 +43,15 @@ _AS_SUBJECT = re.compile(rf"^{_WH}(?P<rest>.*)$", re.IGNORECASE)
 _CONTRACTION = re.compile(r"\b(what|who|where|when|how|that|it)['’]s\b", re.IGNORECASE)
 _LEAD_IN = re.compile(r"^(?:and|but|so|ok|okay|also|then|well)\b[,\s]*", re.IGNORECASE)
 _SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^and\s+", re.IGNORECASE)
-# "from that paper", "in the same article": what "anything else …?" keeps to.
-_FROM_SAME_SOURCE = (r"(?:from|in|by) (?:that|this|the same|the) "
-                     r"(?:paper|newspaper|article|source|outlet|report|story)")
+# "from that paper", "in the same article", "he said": what "anything else …?" keeps to.
+_FROM_SAME_SOURCE = (r"(?:(?:from|in|by) (?:that|this|the same|the) "
+                     r"(?:paper|newspaper|article|source|outlet|report|story)|"
+                     r"(?:did )?(?:he|she|they) (?:say|said|report|reported|told|tell))")
 _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|another|other|else|next)"
                    r"(?:\s+(?:one|source|sources|passage|passages|article|articles|please|results?))*$|"
                    r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
                    r"(?: sources?| passages?| articles?)?$|^tell me more$|"
+                   r"^(?:anything|something|what) else (?:on|about|regarding) (?:that|this|it|the subject)$|"
                    rf"^(?:anything|something|what) else {_FROM_SAME_SOURCE}$", re.IGNORECASE)
 _SAME_SOURCE = re.compile(rf"\b{_FROM_SAME_SOURCE}\b", re.IGNORECASE)
 _ANOTHER_SOURCE = re.compile(r"\b(?:sources?|articles?|outlets?|papers?|reports?)\b", re.IGNORECASE)

@@ -58,6 +58,8 @@ def test_a_question_that_stands_on_its_own_is_never_rewritten(question: str) -> 
     ("who says", "speaker", SOLDIERS),
     ("who confirmed that", "speaker", SOLDIERS),  # who said it, not whether others say it
     ("anything else from that paper", "more", SOLDIERS),
+    ("anything else he said?", "more", SOLDIERS),
+    ("anything else on that", "more", SOLDIERS),
 ])
 def test_follow_ups_are_read_against_the_previous_question(message: str, kind: str, question: str) -> None:
     reading = read_follow_up(message, LAST)
@@ -266,6 +268,11 @@ def test_more_from_that_paper_stays_in_its_article(answerer: Answerer) -> None:
     assert first.passages and more.reading.kind == "more" and more.passages
     assert more.passages[0].source.id == first.passages[0].source.id
     assert more.passages[0].start != first.passages[0].start
+    chat = Conversation(answerer)
+    first = chat.ask("what did lababidi say the russian envoys met hts for")
+    more = chat.ask("anything else he said?")
+    assert first.passages and more.passages and more.passages[0].source.id == first.passages[0].source.id
+    assert "Lababidi" in (more.answer.quote or "")
 
 
 def test_a_check_on_other_outlets_about_a_thing_shows_other_articles(answerer: Answerer) -> None:
