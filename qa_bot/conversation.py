@@ -257,8 +257,8 @@ def _bare_wh(bare: str, unled: str, previous: Previous, names: Labels) -> str | 
         wh = _BARE_WH[lowered]
     elif wh_parts is not None:
         words = _WORD.findall(lowered)
-        if [w for w in words if w not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]:
-            return None
+        if [w for w in words if w not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS] or set(words) & _PERSONAL:
+            return None  # "why did he do it?": about the person, read with the referent
         wh = wh_parts[0].lower()
         if any(a in _PREPOSITIONS and b in _PRONOUNS - _DEMONSTRATIVE and not (wh == "how many" and a == "of")
                for a, b in zip(words, words[1:], strict=False)):
@@ -351,7 +351,10 @@ def _with_referent(bare: str, unled: str, previous: Previous, names: Labels) -> 
     if referent is None:
         return None
     replacement = f"{referent}'s" if pronoun in ("his", "her", "their", "its") else referent
-    return re.sub(rf"\b{re.escape(pronouns[0])}\b", replacement, unled, count=1) + "?"
+    resolved = re.sub(rf"\b{re.escape(pronouns[0])}\b", replacement, unled, count=1)
+    if not [w for w in words if w.lower() not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]:
+        return f"{resolved} — {_context(previous.question)}?"  # "why did Assad do it — …?"
+    return resolved + "?"
 
 
 def _pointing_out(words: list[str], names: Labels) -> frozenset[str]:
