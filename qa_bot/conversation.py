@@ -77,6 +77,8 @@ _SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|re
 _BARE_WH = {"what for": "why", "how come": "why", "to where": "where", "where to": "where",
             "from where": "where", "since when": "since when", "until when": "until when"}
 _POSSESSIVE = re.compile(r"['’]s?$")
+_PRO_FORM = re.compile(r"^(?:the ones?|those|that one|the others?)\s+(?=(?:from|in|at|near|on|by)\s)",
+                       re.IGNORECASE)
 _REFLEXIVE = re.compile(r"\b(?:himself|herself|itself|themselves)\b", re.IGNORECASE)
 _PERSONAL = frozenset("he him his she her hers himself herself".split())
 _PLURAL = frozenset("they them their theirs themselves".split())
@@ -182,7 +184,7 @@ def read_follow_up(text: str, previous: Previous | None,
     for rewrite in (_bare_wh, _swap, _with_referent, _with_context):
         question = rewrite(bare, unled, previous, names)
         if question is not None:
-            stress = _SWAP.sub("", bare) if rewrite is _swap else None
+            stress = _PRO_FORM.sub("", _SWAP.sub("", bare)) if rewrite is _swap else None
             return Reading("rewrite", " ".join(question.split()), stress)
     return Reading("standalone", text)
 
@@ -278,6 +280,7 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
     about another place, person, time or thing."""
     led = _SWAP.match(bare)
     fragment = _REFLEXIVE.sub("", bare[led.end():] if led else bare).strip()
+    fragment = _PRO_FORM.sub("", fragment)  # "the ones in Qudsayya": what was asked about, elsewhere
     words = _WORD.findall(fragment)
     if not words or _parts(fragment) is not None or any(w.lower() in _PRONOUNS for w in words):
         return None

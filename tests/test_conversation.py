@@ -45,6 +45,7 @@ def test_a_question_that_stands_on_its_own_is_never_rewritten(question: str) -> 
     ("and from Latakia?", "rewrite", "how many soldiers left Latakia?"),
     ("what about Tartus", "rewrite", "how many soldiers left Tartus?"),
     ("Latakia?", "rewrite", "how many soldiers left Latakia?"),
+    ("and the ones from Latakia?", "rewrite", "how many soldiers left Latakia?"),  # "the ones": soldiers
     ("when was that?", "rewrite", "when soldiers left Damascus?"),
     ("why?", "rewrite", "why soldiers left Damascus?"),
     ("how many of them?", "rewrite", "how many soldiers left Damascus?"),
@@ -291,7 +292,7 @@ def test_follow_ups_of_the_third_tuning_set_hold_their_level(answerer: Answerer)
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
     assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.57
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.59
 
 
 def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer) -> None:
