@@ -41,8 +41,11 @@ _WITH_AUXILIARY = re.compile(rf"^{_WH}(?P<focus>(?: [\w'’-]+){{0,3}}?) (?P<aux
 # "how many soldiers left Damascus", "who leads Syria": the question word is the subject.
 _AS_SUBJECT = re.compile(rf"^{_WH}(?P<rest>.*)$", re.IGNORECASE)
 _CONTRACTION = re.compile(r"\b(what|who|where|when|how|that|it)['’]s\b", re.IGNORECASE)
-_LEAD_IN = re.compile(r"^(?:and|but|so|ok|okay|also|then|well)\b[,\s]*", re.IGNORECASE)
-_SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^and\s+", re.IGNORECASE)
+_DID = re.compile(r"\b(what|who|where|when|why|how)['’]d\b", re.IGNORECASE)  # "why'd he go?"
+_LEAD_IN = re.compile(r"^(?:(?:and|but|so|ok|okay|also|then|well)\b[,\s]*|(?:hmm+|wait|right|oh)\s*,\s*)+",
+                      re.IGNORECASE)
+_SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^(?:and\s+)?(?:the\s+)?same\s+"
+                   r"(?:for|with)\s+|^and\s+", re.IGNORECASE)
 # "from that paper", "in the same article", "he said": what "anything else …?" keeps to.
 _FROM_SAME_SOURCE = (r"(?:(?:from|in|by) (?:that|this|the same|the) "
                      r"(?:paper|newspaper|article|source|outlet|report|story)|"
@@ -52,17 +55,21 @@ _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|an
                    r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
                    r"(?: sources?| passages?| articles?)?$|^tell me more$|"
                    r"^(?:anything|something|what) else (?:on|about|regarding) (?:that|this|it|the subject)$|"
+                   r"^(?:go on|and then what|what then|keep going|continue)$|"
                    rf"^(?:anything|something|what) else {_FROM_SAME_SOURCE}$", re.IGNORECASE)
 _SAME_SOURCE = re.compile(rf"\b{_FROM_SAME_SOURCE}\b", re.IGNORECASE)
 _ANOTHER_SOURCE = re.compile(r"\b(?:sources?|articles?|outlets?|papers?|reports?)\b", re.IGNORECASE)
-_CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|other (?:outlets?|sources?|articles?|"
-                      r"papers?|media)|(?:anyone|anybody|who) else|also (?:report|say)\w*)\b", re.IGNORECASE)
+_CONFIRM = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|anywhere else|back(?:s|ed)? (?:\w+ )?up|"
+                      r"other (?:outlets?|sources?|articles?|papers?|media)|(?:anyone|anybody|who) else|"
+                      r"also (?:report|say)\w*)\b", re.IGNORECASE)
 _CONFIRM_WORDS = re.compile(r"^(?:confirm|corroborat|report|say|said|carr|mention|write|wrote|outlet|source|"
                             r"article|paper|media|elsewhere|other|anyone|anybody|who|else|also|true|any|so$|too$|as$|well$|"
-                            r"same$|claim|story|news)",
+                            r"same$|claim|story|news|anywhere$|back|up$)",
                             re.IGNORECASE)
 # A check on another outlet that also says what it is about ("does another outlet report the cuts").
-_CONFIRM_ABOUT = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|"
+_CONFIRM_ABOUT = re.compile(r"\b(?:confirm\w*|corroborat\w*|elsewhere|anywhere else|back(?:s|ed)? up|"
+                            r"(?:in|by|from) (?:any other|another|other|any) "
+                            r"(?:outlets?|sources?|articles?|papers?)|"
                             r"other (?:outlets?|sources?|articles?|papers?|media|reports?)|"
                             r"another (?:outlet|source|article|paper|report)|"
                             r"(?:anyone|anybody) else (?:report|say|confirm|carr|mention|write)\w*|"
@@ -72,7 +79,9 @@ _CONFIRM_EXTRA = frozenset("another anyone anybody else too does do did is are w
 _SPEAKER = re.compile(r"^(?:who|which \w+)\s+(?:said|says|say|claims?|claimed|reports?|reported|announced|"
                       r"told|stated|wrote|confirmed|confirms)(?:\s+(?:that|this|it|so))?$|^says who$|"
                       r"^according to (?:whom|who)$|"
-                      r"^who(?:'s| is| was) the source$|^who is saying (?:that|this|it|so)$", re.IGNORECASE)
+                      r"^who(?:'s| is| was) the source$|^(?:source|sources)$|"
+                      r"^who is (?:saying|claiming|describing|reporting) (?:that|this|it|so)(?: that way)?$",
+                      re.IGNORECASE)
 # "when?", "to where?", "what for?": a question word alone asks it of the previous question.
 _BARE_WH = {"what for": "why", "how come": "why", "to where": "where", "where to": "where",
             "from where": "where", "since when": "since when", "until when": "until when"}
@@ -163,9 +172,10 @@ def read_follow_up(text: str, previous: Previous | None,
     if previous is None:
         return Reading("standalone", text)
     bare = _CONTRACTION.sub(lambda m: f"{m[1]} is", text.rstrip(" ?!.").strip())
+    bare = _DID.sub(lambda m: f"{m[1]} did", bare)
     unled = _LEAD_IN.sub("", bare)
     tokens = _WORD.findall(unled.lower())
-    if _MORE.match(unled):
+    if _MORE.match(unled) or _MORE.match(bare):  # "and then what"
         return Reading("more", previous.question)
     if _SPEAKER.match(unled):
         return Reading("speaker", previous.question)
@@ -179,7 +189,8 @@ def read_follow_up(text: str, previous: Previous | None,
         about = [w for w in _WORD.findall(unled)
                  if w.lower() not in cue and not _CONFIRM_WORDS.match(w.lower())]
         points_back = tokens[-1] in _PRONOUNS | {"so", "too"}
-        if points_back or len(about) <= MAX_CONFIRM_ABOUT_WORDS and not _own_names(["", *about], names):
+        named = [w for w in about if _looks_like_name(w, names) and not w[:1].isdigit()]
+        if points_back or len(about) <= MAX_CONFIRM_ABOUT_WORDS and not named:
             return Reading("confirm", previous.question, " ".join(about) or None)
     for rewrite in (_bare_wh, _swap, _with_referent, _with_context):
         question = rewrite(bare, unled, previous, names)
@@ -355,9 +366,16 @@ def _with_referent(bare: str, unled: str, previous: Previous, names: Labels) -> 
         return None
     replacement = f"{referent}'s" if pronoun in ("his", "her", "their", "its") else referent
     resolved = re.sub(rf"\b{re.escape(pronouns[0])}\b", replacement, unled, count=1)
-    if not [w for w in words if w.lower() not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]:
-        return f"{resolved} — {_context(previous.question)}?"  # "why did Assad do it — …?"
+    pointing_elsewhere = [p for p in pronouns[1:] if _pronoun_class(p.lower()) != _pronoun_class(pronoun)]
+    nothing_of_its_own = not [w for w in words if w.lower() not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]
+    if pointing_elsewhere or nothing_of_its_own:
+        # "why did Assad do it?", "why did Assad put it out?": still leaning on what was asked
+        return f"{resolved} — {_context(previous.question)}?"
     return resolved + "?"
+
+
+def _pronoun_class(pronoun: str) -> frozenset[str]:
+    return next(c for c in (_PERSONAL, _PLURAL, _THING, _DEMONSTRATIVE) if pronoun in c)
 
 
 def _pointing_out(words: list[str], names: Labels) -> frozenset[str]:
