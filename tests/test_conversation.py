@@ -264,14 +264,6 @@ def test_a_conversation_survives_a_round_trip_and_expires(answerer: Answerer) ->
     assert restored.ask("and from Tartus?").rewritten is None  # too long ago: a new conversation
 
 
-def test_follow_ups_of_the_tuning_set_hold_their_bar(answerer: Answerer) -> None:
-    outcomes = evaluate_conversations(answerer, read_conversations(DATA / "followups_tune.jsonl"))
-    later = [o for o in outcomes if o.turn > 1]
-    assert all(o.read_right for o in later if o.kind == "standalone")  # never rewritten
-    assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.89
-
-
 def test_more_from_that_paper_stays_in_its_article(answerer: Answerer) -> None:
     chat = Conversation(answerer)
     first = chat.ask("how many senior russian officials left syria via latakia")
@@ -293,25 +285,6 @@ def test_a_check_on_other_outlets_about_a_thing_shows_other_articles(answerer: A
     assert check.reading.kind == "confirm" and check.passages
     shown = {first.passages[0].source.id, *(a.id for a in first.passages[0].also_in)}
     assert all(p.source.id not in shown for p in check.passages)
-
-
-def test_follow_ups_of_the_third_tuning_set_hold_their_level(answerer: Answerer) -> None:
-    """40 conversations by a third writer who had not seen the code, spread over all five articles:
-    a regression guard at the measured level (far from #8's bar)."""
-    outcomes = evaluate_conversations(answerer, read_conversations(DATA / "followups_tune3.jsonl"))
-    later = [o for o in outcomes if o.turn > 1]
-    assert all(o.read_right for o in later if o.kind == "standalone")
-    assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.59
-
-
-def test_follow_ups_of_the_second_tuning_set_hold_their_level(answerer: Answerer) -> None:
-    """40 conversations by a writer who had not seen the code: a regression guard, not #8's bar."""
-    outcomes = evaluate_conversations(answerer, read_conversations(DATA / "followups_tune2.jsonl"))
-    later = [o for o in outcomes if o.turn > 1]
-    assert all(o.read_right for o in later if o.kind == "standalone")
-    assert sum(o.read_right for o in later) / len(later) >= 0.90
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.81
 
 
 def test_a_follow_up_read_with_context_asks_what_its_own_words_ask(answerer: Answerer) -> None:
@@ -380,11 +353,18 @@ def test_a_question_still_pointing_back_after_its_referent_keeps_its_context() -
         "where did Assad publish his statement?"  # "his" is Assad too
 
 
-def test_follow_ups_of_the_fourth_tuning_set_hold_their_level(answerer: Answerer) -> None:
-    """40 conversations written for variety of wording ("source?", "go on", "can anyone else back
-    that up"): a regression guard at the measured level (0.617 when written)."""
-    outcomes = evaluate_conversations(answerer, read_conversations(DATA / "followups_tune4.jsonl"))
+@pytest.mark.parametrize(("conversations", "read_right", "quote"), [
+    ("followups_tune.jsonl", 0.95, 0.89),
+    ("followups_tune2.jsonl", 0.90, 0.81),  # by a writer who had not seen the code
+    ("followups_tune3.jsonl", 0.95, 0.59),  # a third one, facts spread over all five articles
+    ("followups_tune4.jsonl", 0.95, 0.71),  # written for variety of wording ("source?", "go on")
+])
+def test_follow_ups_of_the_tuning_sets_hold_their_level(answerer: Answerer, conversations: str,
+                                                         read_right: float, quote: float) -> None:
+    """Regression guards at the measured levels (the sets were tuned on; #8's bar is for fresh ones).
+    A question of its own is never rewritten."""
+    outcomes = evaluate_conversations(answerer, read_conversations(DATA / conversations))
     later = [o for o in outcomes if o.turn > 1]
     assert all(o.read_right for o in later if o.kind == "standalone")
-    assert sum(o.read_right for o in later) / len(later) >= 0.95
-    assert sum(o.quote_holds_answer for o in later) / len(later) >= 0.71
+    assert sum(o.read_right for o in later) / len(later) >= read_right
+    assert sum(o.quote_holds_answer for o in later) / len(later) >= quote
