@@ -220,6 +220,12 @@ class Answerer:
         around = [*quoted, first - 1, last + 1, first - 2]
         for row in around:
             if row in rows and self._names_speaker(row):
+                if SPEAKER_NAMED_BEFORE.search(self.index.sentence_text(row)):
+                    # "The channel also reported that…": from the sentence that names the channel
+                    named = next((r for r in (row - 1, row - 2) if r in rows and self._names_speaker(r)
+                                  and not SPEAKER_NAMED_BEFORE.search(self.index.sentence_text(r))), None)
+                    if named is not None:
+                        return self._sentence_passage(named, passage.score, through=row)
                 return self._sentence_passage(row, passage.score)
         return None
 
@@ -242,8 +248,10 @@ class Answerer:
         text = self.index.sentence_text(row)
         return bool(_SAYS.search(text)) and any(e.label in NAMES for e in self.index.sentence_entities[row])
 
-    def _sentence_passage(self, row: int, score: float) -> Passage:
+    def _sentence_passage(self, row: int, score: float, through: int | None = None) -> Passage:
+        """One sentence as a passage quoted whole (or the sentences from it through another row)."""
         article_id, start, end = self.index.sentences[row]
+        end = self.index.sentences[through][2] if through is not None else end
         article = self.index.articles[article_id]
         text = article.text[start:end]
         return Passage(text=text, source=article.info, score=round(score, 3), start=start, end=end,

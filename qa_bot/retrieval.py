@@ -72,8 +72,8 @@ _BY = re.compile(r"^(?:by|words:?|text:?)\s+", re.IGNORECASE)
 _BYLINE = re.compile(r"^(?:By|BY|Words:|Text:)\s+[A-Z]")
 MAX_BYLINE_WORDS = 12
 # '"…," she said': a quote whose speaker is named in an earlier sentence.
-SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+) (?:said|says|added|told|explained|warned|"
-                                  r"continued|insisted|reported|reports)\b|"
+SPEAKER_NAMED_BEFORE = re.compile(r"\b(?:he|she|they|the \w+)(?: also| later| further)? "
+                                  r"(?:said|says|added|told|explained|warned|continued|insisted|reported|reports)\b|"
                                   r"\b(?:said|says|added) (?:he|she)\b|"
                                   r"\baccording to (?:the|its|his|her|their) \w+", re.IGNORECASE)
 _ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
