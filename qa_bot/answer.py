@@ -134,8 +134,8 @@ class Answerer:
             # A follow-up about another thing ("and from Latakia?"): a quote must name that thing,
             # and the rest of the question is context, not a condition ("and on 10 December?").
             stressed = set(self.retriever.terms(stress))
-            candidates.sort(key=lambda c: not stressed <= self._quote_terms(c))
-            named = bool(stressed) and stressed <= self._quote_terms(candidates[0])
+            candidates.sort(key=lambda c: not _all_held(stressed, self._quote_terms(c)))
+            named = bool(stressed) and _all_held(stressed, self._quote_terms(candidates[0]))
         if not candidates:
             return Answer(question, False, None, 0.0, (), len(self.index.articles))
         passages = self._credited([self._passage(c) for c in candidates])
@@ -395,3 +395,12 @@ class Answerer:
                     a for a in (passage.source, *passage.also_in) if a.id != info.id))
                 break
         return tuple(credited)
+
+
+def _all_held(terms: set[str], held: set[str]) -> bool:
+    """Whether each term is held, or a close form of it ("iran" by "iranian", "syrian" by "syria")."""
+    def close(t: str, h: str) -> bool:
+        return min(len(t), len(h)) >= SHARED_PREFIX and abs(len(t) - len(h)) <= 3 and (
+            h.startswith(t) or t.startswith(h))
+
+    return all(t in held or any(close(t, h) for h in held) for t in terms)
