@@ -42,20 +42,22 @@ _WITH_AUXILIARY = re.compile(rf"^{_WH}(?P<focus>(?: [\w'’-]+){{0,3}}?) (?P<aux
 _AS_SUBJECT = re.compile(rf"^{_WH}(?P<rest>.*)$", re.IGNORECASE)
 _CONTRACTION = re.compile(r"\b(what|who|where|when|how|that|it)['’]s\b", re.IGNORECASE)
 _DID = re.compile(r"\b(what|who|where|when|why|how)['’]d\b", re.IGNORECASE)  # "why'd he go?"
-_LEAD_IN = re.compile(r"^(?:(?:and|but|so|ok|okay|also|then|well)\b[,\s]*|(?:hmm+|wait|right|oh)\s*,\s*)+",
-                      re.IGNORECASE)
+_LEAD_IN = re.compile(r"^(?:(?:and|but|so|ok|okay|also|then|well)\b[,\s]*|"
+                      r"(?:hmm+|wait|right|oh|go on)\s*,\s*)+", re.IGNORECASE)
 _SWAP = re.compile(r"^(?:and\s+)?(?:what|how)\s+about\s+|^what\s+of\s+|^(?:and\s+)?(?:the\s+)?same\s+"
                    r"(?:for|with)\s+|^and\s+", re.IGNORECASE)
 # "from that paper", "in the same article", "he said": what "anything else …?" keeps to.
 _FROM_SAME_SOURCE = (r"(?:(?:from|in|by) (?:that|this|the same|the) "
                      r"(?:paper|newspaper|article|source|outlet|report|story)|"
-                     r"(?:did )?(?:he|she|they) (?:say|said|report|reported|told|tell))")
+                     r"(?:did )?(?:he|she|it|they) (?:say|said|report|reported|told|tell|warn|warned|"
+                     r"add|added|claim|claimed|mention|mentioned))")
 _MORE = re.compile(r"^(?:(?:any|some|one|give me|show me|tell me)\s+)?(?:more|another|other|else|next)"
                    r"(?:\s+(?:one|source|sources|passage|passages|article|articles|please|results?))*$|"
                    r"^(?:anything|what)\s+else$|^(?:is there |are there )?(?:any )?(?:more|other|another)"
                    r"(?: sources?| passages?| articles?)?$|^tell me more$|"
                    r"^(?:anything|something|what) else (?:on|about|regarding) (?:that|this|it|the subject)$|"
                    r"^(?:go on|and then what|what then|keep going|continue)$|"
+                   r"^what else do (?:we|you) know(?: about (?:that|this|it|them|him|her))?$|"
                    rf"^(?:anything|something|what) else {_FROM_SAME_SOURCE}$", re.IGNORECASE)
 _SAME_SOURCE = re.compile(rf"\b{_FROM_SAME_SOURCE}\b", re.IGNORECASE)
 _ANOTHER_SOURCE = re.compile(r"\b(?:sources?|articles?|outlets?|papers?|reports?)\b", re.IGNORECASE)
@@ -324,6 +326,9 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         wh, focus, _, rest = parts
         verb = rest.split(" ", 1)[0]
         return f"{wh} {focus} {verb} {fragment}?"
+    pointing = [w for w in _WORD.findall(base) if w.lower() in ("it", "that", "this")]
+    if pointing and not preposition:  # "when did it kick off?" + "and the fall of Damascus?"
+        return re.sub(rf"\b{re.escape(pointing[0])}\b", fragment, base, count=1) + "?"
     return f"{base} {fragment}?" if preposition else f"{base} — {fragment}?"
 
 

@@ -357,7 +357,7 @@ def test_a_question_still_pointing_back_after_its_referent_keeps_its_context() -
     ("followups_tune.jsonl", 0.95, 0.89),
     ("followups_tune2.jsonl", 0.90, 0.81),  # by a writer who had not seen the code
     ("followups_tune3.jsonl", 0.95, 0.59),  # a third one, facts spread over all five articles
-    ("followups_tune4.jsonl", 0.95, 0.75),  # written for variety of wording ("source?", "go on")
+    ("followups_tune4.jsonl", 0.95, 0.76),  # written for variety of wording ("source?", "go on")
 ])
 def test_follow_ups_of_the_tuning_sets_hold_their_level(answerer: Answerer, conversations: str,
                                                          read_right: float, quote: float) -> None:
@@ -387,3 +387,18 @@ def test_a_swap_to_a_country_is_answered_by_its_adjective(answerer: Answerer) ->
     assert iran.reading.stress == "Iran" and "Iranian" in (iran.answer.quote or "")
     chat.ask("did hezbollah pull out of assad's war room")
     assert not chat.ask("same for Egypt?").answer.answered  # no article names it
+
+
+@pytest.mark.parametrize(("previous", "message", "kind", "question"), [
+    ("when did it kick off — how long did the rebel offensive last?", "and the fall of damascus", "rewrite",
+     "when did the fall of damascus kick off?"),  # the thing "it" stood for, swapped
+    ("how many staff did moscow leave at its embassy in damascus", "what about the soldiers at the embassy?",
+     "rewrite", "how many staff did moscow leave at its embassy in damascus — the soldiers at the embassy?"),
+    ("Which think tank warned about Africa?", "go on, what else did it warn", "more",
+     "Which think tank warned about Africa?"),
+    ("who was Lavrov talking about?", "what else do we know about them", "more",
+     "who was Lavrov talking about?"),
+])
+def test_more_and_swaps_as_people_type_them(previous: str, message: str, kind: str, question: str) -> None:
+    reading = read_follow_up(message, Previous(previous))
+    assert (reading.kind, reading.question) == (kind, question)
