@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="switch a hand-set rule off (repeatable); --ablate lists them")
     evaluate.add_argument("--ablate", action="store_true",
                           help="measure the set with every rule, then with each rule switched off")
+    evaluate.add_argument("--as-meant", action="store_true",
+                          help="conversations: ask each follow-up as the question it means, on its own")
     evaluate.set_defaults(run=_eval)
 
     health = commands.add_parser("health", parents=[common],
@@ -195,7 +197,7 @@ def _eval_conversations(args: argparse.Namespace, settings: Settings) -> int:
     from qa_bot.evaluation import conversation_table, evaluate_conversations, read_conversations
 
     records = read_conversations(args.questions)
-    outcomes = evaluate_conversations(_open(settings), records)
+    outcomes = evaluate_conversations(_open(settings), records, as_meant=args.as_meant)
     if args.json:
         print(json.dumps([vars(o) for o in outcomes], indent=2))
         return 0

@@ -222,20 +222,24 @@ def is_conversation_file(path: Path) -> bool:
         return False
 
 
-def evaluate_conversations(answerer: Answerer, records: list[dict[str, Any]]) -> list[TurnOutcome]:
-    """Play every conversation through a fresh `Conversation`, and score each turn."""
+def evaluate_conversations(answerer: Answerer, records: list[dict[str, Any]],
+                           as_meant: bool = False) -> list[TurnOutcome]:
+    """Play every conversation through a fresh `Conversation`, and score each turn. `as_meant`
+    asks each follow-up as the standalone question its writer meant (its "means"), in a fresh
+    chat: the most a perfect reading of follow-ups could reach with today's answers."""
     outcomes = []
     for record in records:
         conversation = Conversation(answerer)
         for number, turn in enumerate(record["turns"], start=1):
             answers = tuple(turn["answers"])
+            meant = turn.get("means") if as_meant else None
             try:
-                reply = conversation.ask(turn["q"])
+                reply = Conversation(answerer).ask(meant) if meant else conversation.ask(turn["q"])
             except QABotError as e:
                 outcomes.append(TurnOutcome(record["id"], number, turn["kind"], turn["q"], f"error: {e}",
                                             False, False, False))
                 continue
-            standalone = bool(turn.get("standalone", number == 1))
+            standalone = bool(turn.get("standalone", number == 1)) or bool(meant)
             read_as = reply.rewritten if reply.reading.kind == "rewrite" else reply.reading.kind
             outcomes.append(TurnOutcome(
                 record["id"], number, turn["kind"], turn["q"], str(read_as),

@@ -402,3 +402,16 @@ def test_a_swap_to_a_country_is_answered_by_its_adjective(answerer: Answerer) ->
 def test_more_and_swaps_as_people_type_them(previous: str, message: str, kind: str, question: str) -> None:
     reading = read_follow_up(message, Previous(previous))
     assert (reading.kind, reading.question) == (kind, question)
+
+
+def test_a_follow_up_asked_as_meant_is_its_writers_standalone_question(answerer: Answerer) -> None:
+    record = {"id": "m1", "turns": [
+        {"q": "how many soldiers did russia pull out of damascus", "answers": ["at least 400 soldiers"],
+         "kind": "standalone"},
+        {"q": "who says", "answers": ["Kamal Lababidi"], "standalone": False, "kind": "speaker",
+         "means": "Who said Russian soldiers had been stationed at the Fourth Division headquarters?"},
+    ]}
+    chatted, meant = (evaluate_conversations(answerer, [record], as_meant=flag) for flag in (False, True))
+    assert chatted[1].read_as == "speaker" and meant[1].read_as == "standalone" and meant[1].read_right
+    assert meant[1].quote_holds_answer  # "According to Kamal Lababidi, …"
+    assert [o.quote_holds_answer for o in meant[:1]] == [o.quote_holds_answer for o in chatted[:1]]
