@@ -556,7 +556,7 @@ class Conversation:
         try:
             restated = self.answerer.restatements(top.quote, reading.stress or last.question)
         except QuestionError:  # only a name, and no outlet here has it: "does Reuters say so too?"
-            unknown = f"No article here is from {reading.stress}. "
+            unknown = f"{reading.stress} is not an outlet of these articles. "
             restated = self.answerer.restatements(top.quote, last.question)
         others = [p for p in restated if p.source.id not in seen]
         outlets = ", ".join(_outlet(a) for a in top.also_in)
@@ -632,13 +632,20 @@ def _nothing(answer: Answer) -> Answer:
 
 
 def _named_outlet(stress: str | None, articles: Iterable[ArticleInfo]) -> list[ArticleInfo]:
-    """The articles of the outlet a check names ("the FT", "Financial Times", "euronews"): every
-    word it names is a word of their outlet's name, or the abbreviation it is known by."""
+    """The articles of the outlet a check names: its whole name ("Financial Times", "euronews") or
+    the abbreviation it gives ("the FT" for "Financial Times (FT)"); "the Times" is not the FT."""
     asked = {w.lower() for w in _WORD.findall(stress or "")} - {"the"}
     if not asked:
         return []
-    return [a for a in articles
-            if a.outlet and asked <= {w.lower() for w in _WORD.findall(a.outlet)}]
+
+    def words(text: str) -> set[str]:
+        return {w.lower() for w in _WORD.findall(text)} - {"the"}
+
+    def named(outlet: str) -> bool:
+        name, _, abbreviation = outlet.partition("(")
+        return asked in (words(name), words(abbreviation))
+
+    return [a for a in articles if a.outlet and named(a.outlet)]
 
 
 def _outlet(info: Any) -> str:

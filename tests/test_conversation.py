@@ -317,7 +317,11 @@ def test_a_check_on_a_named_outlet_looks_at_that_outlet_only(answerer: Answerer)
     chat.ask("what happened to the russian soldiers at the embassy in damascus")
     unknown = chat.ask("does Reuters say that too")  # no article of that outlet: other outlets, no error
     assert unknown.reading.kind == "confirm" and unknown.note
-    assert unknown.note.startswith("No article here is from Reuters.")
+    assert unknown.note.startswith("Reuters is not an outlet of these articles.")
+    for message in ("does the Times say that too", "does the Financial Times say that too"):
+        chat.ask("what happened to the russian soldiers at the embassy in damascus")
+        check = chat.ask(message)
+        assert ("Financial Times" in (check.note or "")) == ("Financial" in message)
 
 
 def test_a_follow_ups_context_places_it_and_its_own_words_ask_it(answerer: Answerer) -> None:
