@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from qa_bot.answer_types import NAMES, counted_words, noun_kind
 from qa_bot.errors import QuestionError
-from qa_bot.types import Answer, ArticleInfo, Passage
+from qa_bot.types import CONTEXT_SEPARATOR, Answer, ArticleInfo, Passage
 
 if TYPE_CHECKING:
     from qa_bot.answer import Answerer
@@ -204,7 +204,7 @@ def read_follow_up(text: str, previous: Previous | None,
 
 def _parts(question: str) -> tuple[str, str, str, str] | None:
     """(question word, focus noun words, auxiliary, rest) of a wh-question, or None."""
-    question = question.rstrip(" ?!.").split(" — ")[0]
+    question = question.rstrip(" ?!.").split(CONTEXT_SEPARATOR)[0]
     m = _WITH_AUXILIARY.match(question)
     if m is not None:
         return m["wh"], m["focus"].strip(), m["aux"], m["rest"].strip()
@@ -223,7 +223,7 @@ def _parts(question: str) -> tuple[str, str, str, str] | None:
 
 def _chained(previous: str) -> str | None:
     """The context a follow-up read with context ("how would it work — …") was asked about."""
-    return previous.rstrip(" ?!.").rsplit(" — ", 1)[1] if " — " in previous else None
+    return previous.rstrip(" ?!.").rsplit(CONTEXT_SEPARATOR, 1)[1] if CONTEXT_SEPARATOR in previous else None
 
 
 def _clause(previous: str) -> str:
@@ -301,7 +301,7 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         return None  # a bare fragment is a follow-up only when it is a name: "Latakia?"
     preposition = words[0].lower() if words[0].lower() in _PREPOSITIONS else None
     new = " ".join(words[1:] if preposition else words)
-    base = previous.question.rstrip(" ?!.").split(" — ")[0]
+    base = previous.question.rstrip(" ?!.").split(CONTEXT_SEPARATOR)[0]
     slots = _slots(base, names)
     if preposition:
         for start, end in reversed(slots):
@@ -328,8 +328,8 @@ def _swap(bare: str, unled: str, previous: Previous, names: Labels) -> str | Non
         return f"{wh} {focus} {verb} {fragment}?"
     pointing = [w for w in _WORD.findall(base) if w.lower() in ("it", "that", "this")]
     if pointing and not preposition:  # "when did it kick off?" + "and the fall of Damascus?"
-        return re.sub(rf"\b{re.escape(pointing[0])}\b", fragment, base, count=1) + "?"
-    return f"{base} {fragment}?" if preposition else f"{base} — {fragment}?"
+        return re.sub(rf"\b{re.escape(pointing[0])}\b", lambda _: fragment, base, count=1) + "?"
+    return f"{base} {fragment}?" if preposition else f"{base}{CONTEXT_SEPARATOR}{fragment}?"
 
 
 def _kind(text: str, names: Labels) -> str:
@@ -370,12 +370,12 @@ def _with_referent(bare: str, unled: str, previous: Previous, names: Labels) -> 
     if referent is None:
         return None
     replacement = f"{referent}'s" if pronoun in ("his", "her", "their", "its") else referent
-    resolved = re.sub(rf"\b{re.escape(pronouns[0])}\b", replacement, unled, count=1)
+    resolved = re.sub(rf"\b{re.escape(pronouns[0])}\b", lambda _: replacement, unled, count=1)
     pointing_elsewhere = [p for p in pronouns[1:] if _pronoun_class(p.lower()) != _pronoun_class(pronoun)]
     nothing_of_its_own = not [w for w in words if w.lower() not in _WH_WORDS | _SMALL | _LIGHT | _PRONOUNS]
     if pointing_elsewhere or nothing_of_its_own:
         # "why did Assad do it?", "why did Assad put it out?": still leaning on what was asked
-        return f"{resolved} — {_context(previous.question)}?"
+        return f"{resolved}{CONTEXT_SEPARATOR}{_context(previous.question)}?"
     return resolved + "?"
 
 
@@ -413,7 +413,7 @@ def _is_person(word: str, names: Labels) -> bool:
 def _referent(pronoun: str, previous: Previous, names: Labels) -> str | None:
     """He/she: a person of the last quote or question. It: what a "which newspaper" or "who"
     question was answered with. They: what the previous question counted or asked about."""
-    base = previous.question.split(" — ")[0]
+    base = previous.question.split(CONTEXT_SEPARATOR)[0]
     asked = _parts(base)
     named = [base[s:e] for s, e in _slots(base.rstrip(" ?!."), names)]
     people_asked = [n for n in named if any(p.endswith(n) or n.endswith(p) for p in previous.people)]
@@ -456,7 +456,7 @@ def _with_context(bare: str, unled: str, previous: Previous, names: Labels) -> s
     ending = bool(lowered) and lowered[-1] in _DEMONSTRATIVE | _THING
     anaphoric = pointing or demonstrative or ending or _BACK_REFERENCE.search(unled)
     if anaphoric and len(words) <= MAX_ANAPHORIC_WORDS or not own and len(words) <= MAX_FOLLOW_UP_WORDS:
-        return f"{unled} — {_context(previous.question)}?"
+        return f"{unled}{CONTEXT_SEPARATOR}{_context(previous.question)}?"
     return None
 
 

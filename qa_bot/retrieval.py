@@ -22,6 +22,7 @@ from qa_bot.answer_types import Expected, asked_words, expected_answer, new_item
 from qa_bot.index import Index
 from qa_bot.lexical import FUNCTION_WORDS, STEMMER, LexicalIndex, terms, words
 from qa_bot.paraphrase import CloseWords
+from qa_bot.types import CONTEXT_SEPARATOR
 from qa_bot.vectors import VectorStore, scores_of
 
 QUOTE_POOL = 20  # passages whose quotes are worked out before the final ranking
@@ -197,7 +198,7 @@ class Retriever:
     def question(self, text: str, vector: np.ndarray) -> Question:
         """Analyse a question once for all the rankers."""
         weights = self.index.lexicon.term_weights(self.terms(text))
-        own = text.split(" — ")[0]  # a follow-up read with context asks what its own words ask;
+        own = text.split(CONTEXT_SEPARATOR)[0]  # a follow-up read with context asks what its own words ask;
         if own != text:  # the context's words only place it
             mine = set(self.terms(own))
             weights = {t: w if t in mine else w * CONTEXT_TERM_WEIGHT for t, w in weights.items()}

@@ -1,9 +1,13 @@
-"""The small dataclasses that cross module boundaries."""
+"""The small dataclasses (and the one convention) that cross module boundaries."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+# A follow-up read with context is searched as its own words, this, then what it is asked about:
+# "why is that unusual — what did the head of the Russian delegation say mattered to Russia?"
+CONTEXT_SEPARATOR = " — "
 
 
 @dataclass(frozen=True)
